@@ -1,0 +1,81 @@
+"""Run settings as dataclasses. Each travels inside the checkpoint it produced.
+
+Model shapes live next to their models (`kd.models`); this file holds what a run needs
+besides a model: which data, how to train, how to distill.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class DataConfig:
+    # "emoji" builds the emoji dataset from installed packages; anything else is the path
+    # of a CSV with columns image,text,label (and optionally split, group).
+    source: str = "emoji"
+    # Emoji only: "category" (9 classes) or "subcategory" (~99 finer classes).
+    label: str = "category"
+    # Emoji only: art styles to draw; one whose package or font is missing is skipped and
+    # reported by the dataset card.
+    styles: tuple[str, ...] = ("twemoji", "openmoji", "noto")
+    # Side of the canonical square picture every example is stored at. Twemoji ships 72 px
+    # PNGs, so 72 loses nothing; each model resizes from here to its own input size.
+    image_size: int = 72
+    # Fractions of groups (emoji) held out; the rest is train. Splits are by group, so no
+    # emoji appears in two splits in any style.
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    # CSV only: drop rows that cannot be used (after reporting each with its line number)
+    # instead of stopping.
+    skip_bad_rows: bool = False
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    # Chance that a training example loses its image, or its text (never both), so the
+    # model learns to answer from either modality alone.
+    modality_dropout: float = 0.2
+    # Fraction of training groups whose labels may be used (1.0 = all). The rest of the
+    # training data stays available, unlabelled, for a teacher to label.
+    label_fraction: float = 1.0
+    # Torch threads for training; 0 leaves torch's default.
+    threads: int = 0
+
+
+@dataclass
+class DistillConfig:
+    # Softmax temperature T at which the student matches the teacher (Hinton et al., 2015).
+    temperature: float = 4.0
+    # Weight of the distillation term; 1 - alpha goes to cross-entropy on true labels.
+    # alpha = 0 trains on labels alone (the scratch baseline).
+    alpha: float = 0.9
+    # Weight of the hint loss matching the student's fused embedding to the teacher's.
+    hint_weight: float = 0.0
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type[T], values: dict[str, Any]) -> T:
+    """Rebuild a config dataclass from `to_dict` output; unknown keys are an error."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no setting(s) {', '.join(unknown)}")
+    kwargs = {}
+    for key, value in values.items():
+        default = names[key].default
+        kwargs[key] = tuple(value) if isinstance(value, list) and isinstance(default, tuple) else value
+    return cls(**kwargs)

@@ -1,0 +1,113 @@
+"""Images in, one canonical picture out: every model sees images through `canonical_image`.
+
+Training data (rendered emoji) and uploads in the demo (any file a visitor has) go through
+the same two steps, so the models never meet a preprocessing they were not trained on:
+
+1. `open_image` decodes a path, bytes or PIL image into a plain RGBA picture, or raises
+   `ImageError` with a message a person can act on (broken file, decompression bomb,
+   16-bit or CMYK colour, animated GIF: first frame).
+2. `canonical_image` composites it on white, crops to its content, pads it to a square
+   and resizes it to `size` x `size`: a (3, size, size) uint8 tensor. Each model then
+   resizes and normalises that tensor in its own `preprocess`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# A decoded image larger than this is refused before its pixels are read: a 40 MP RGBA
+# picture is already 160 MB in memory, and a crafted PNG can claim far more.
+MAX_PIXELS = 40_000_000
+WHITE = (255, 255, 255)
+# Pixels this close to white count as background when cropping to the content.
+BACKGROUND_TOLERANCE = 8
+# Margin kept around the content, as a fraction of its longer side.
+MARGIN = 0.06
+
+
+class ImageError(ValueError):
+    """The input could not be used as an image; the message says why and what to do."""
+
+
+def open_image(source: str | os.PathLike | bytes | Image.Image) -> Image.Image:
+    """Decode `source` into an RGBA image, refusing what cannot or should not be decoded."""
+    if isinstance(source, Image.Image):
+        image = source
+    else:
+        data = Path(source).read_bytes() if not isinstance(source, bytes) else source
+        if not data:
+            raise ImageError("The image file is empty. Upload a PNG, JPEG, GIF or WebP picture.")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(io.BytesIO(data))
+        except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+            raise ImageError(f"This file is not an image we can read ({_short(e)}).") from e
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            f"The image is {width}x{height} pixels, more than the {MAX_PIXELS // 1_000_000} "
+            "megapixels accepted. Please upload a smaller picture."
+        )
+    if width == 0 or height == 0:
+        raise ImageError("The image has no pixels.")
+    try:
+        image.seek(0)  # animated GIF / WebP / APNG: the first frame stands for the file
+    except (AttributeError, EOFError):
+        pass
+    try:
+        image = ImageOps.exif_transpose(image)
+        return _to_rgba(image)
+    except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt pixel data
+        raise ImageError(f"The image file is damaged or truncated ({_short(e)}).") from e
+
+
+def _to_rgba(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # Pillow's convert("RGB") clips these high-bit-depth modes at 255: rescale instead.
+        array = np.asarray(image, dtype=np.float64)
+        scale = 65535.0 if image.mode.startswith("I;16") else max(float(array.max()), 1.0)
+        array = np.clip(array / scale * 255.0, 0, 255).astype(np.uint8)
+        return Image.fromarray(array, "L").convert("RGBA")
+    if image.mode == "CMYK":
+        image = image.convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    return image.convert("RGBA")
+
+
+def canonical_image(image: Image.Image, size: int) -> torch.Tensor:
+    """An RGBA picture as a white-backed, content-cropped, square (3, size, size) uint8 tensor."""
+    rgba = _to_rgba(image)
+    background = Image.new("RGBA", rgba.size, WHITE + (255,))
+    rgb = Image.alpha_composite(background, rgba).convert("RGB")
+
+    pixels = np.asarray(rgb, dtype=np.int16)
+    content = (np.abs(pixels - 255) > BACKGROUND_TOLERANCE).any(axis=2)
+    if content.any():
+        rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
+        rgb = rgb.crop((cols[0], rows[0], cols[-1] + 1, rows[-1] + 1))
+
+    side = max(rgb.size)
+    side += 2 * round(side * MARGIN)
+    square = Image.new("RGB", (side, side), WHITE)
+    square.paste(rgb, ((side - rgb.width) // 2, (side - rgb.height) // 2))
+    square = square.resize((size, size), Image.Resampling.LANCZOS)
+    return torch.from_numpy(np.array(square, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+
+
+def load_canonical(source: str | os.PathLike | bytes | Image.Image, size: int) -> torch.Tensor:
+    """`open_image` then `canonical_image`: the one call the data pipeline and the demo use."""
+    return canonical_image(open_image(source), size)
+
+
+def _short(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
