@@ -1,0 +1,87 @@
+"""The Distiller: a frozen teacher teaching a student, one batch at a time.
+
+It owns both models. The teacher stays in eval mode with gradients off; only the
+student's parameters (and the hint projection, if any) are given to the optimizer.
+The teacher's backbone features are computed once and cached (`kd.features`), so each
+step runs only the teacher's small fusion head on them, never its backbones.
+
+A step returns the student's logits and its named, already weighted losses:
+- `loss_kd`   = alpha * T^2 * KL(p_teacher^T || p_student^T)   (`kd.losses.kd_loss`)
+- `loss_ce`   = (1 - alpha) * CE(student, labels), over the examples whose labels may be used
+- `loss_hint` = hint_weight * hint loss on the fused embeddings  (only if hint_weight > 0)
+With alpha = 0 the teacher is never consulted: the student learns from labels alone.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kd.config import DistillConfig
+from kd.losses import hint_loss, kd_loss
+from kd.models import Student, Teacher
+from kd.train import Batch, drop_modalities, features_from_batch
+
+# Batch keys the student reads; the teacher's cached features sit under "teacher_*".
+STUDENT_INPUTS = ("pixels", "token_ids", "has_text")
+
+
+class Distiller(nn.Module):
+    def __init__(self, teacher: Teacher, student: Student, config: DistillConfig, modality_dropout: float = 0.0, seed: int = 0):
+        super().__init__()
+        self.teacher = teacher.eval()
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        self.student = student
+        self.config = config
+        # Dropping a modality only makes sense for a student that has both.
+        self.modality_dropout = modality_dropout if len(student.config.modalities) == 2 else 0.0
+        self.generator = torch.Generator().manual_seed(seed + 1)
+        self.hint_proj = None
+        if config.hint_weight > 0:
+            teacher_width = teacher.config.hidden if teacher.config.head == "mlp" else None
+            if teacher_width is None:
+                raise ValueError("hint loss needs a teacher with an MLP fusion head")
+            self.hint_proj = nn.Linear(student.config.hidden, teacher_width)
+
+    @property
+    def uses_teacher(self) -> bool:
+        return self.config.alpha > 0 or self.config.hint_weight > 0
+
+    def train(self, mode: bool = True) -> Distiller:
+        super().train(mode)
+        self.teacher.eval()  # the teacher's dropout stays off: it gives one answer per input
+        return self
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        params = list(self.student.parameters())
+        return params + (list(self.hint_proj.parameters()) if self.hint_proj is not None else [])
+
+    def __call__(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.forward_train(batch)
+
+    def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        labels = batch["labels"]
+        labelled = batch.get("labelled", torch.ones_like(labels, dtype=torch.bool))
+        keep_image, keep_text = drop_modalities(len(labels), self.modality_dropout, self.generator)
+
+        inputs = {k: batch[k] for k in STUDENT_INPUTS if k in batch}
+        student_logits, student_fused = self.student.forward_head(
+            self.student.forward_features(inputs).masked(keep_image, keep_text)
+        )
+        losses = {}
+        alpha, temperature = self.config.alpha, self.config.temperature
+        if alpha < 1:
+            ce = F.cross_entropy(student_logits[labelled], labels[labelled]) if labelled.any() else student_logits.sum() * 0
+            losses["loss_ce"] = (1 - alpha) * ce
+        if self.uses_teacher:
+            with torch.no_grad():
+                # The teacher sees the same view as the student: same modalities dropped.
+                teacher_features = features_from_batch(batch, "teacher_").masked(keep_image, keep_text)
+                teacher_logits, teacher_fused = self.teacher.forward_head(teacher_features)
+            if alpha > 0:
+                losses["loss_kd"] = alpha * kd_loss(student_logits, teacher_logits, temperature)
+            if self.hint_proj is not None:
+                losses["loss_hint"] = self.config.hint_weight * hint_loss(self.hint_proj(student_fused), teacher_fused)
+        return student_logits, losses

@@ -1,0 +1,81 @@
+"""The Distiller: frozen teacher, student-only optimisation, named losses."""
+
+import pytest
+import torch
+
+from kd.config import DistillConfig, TrainConfig
+from kd.distill import Distiller
+from kd.losses import hinton_loss
+from kd.models import create_model
+from kd.pipeline import student_inputs
+from kd.train import Trainer, TensorLoader, drop_modalities
+
+
+@pytest.fixture
+def batch(small_dataset, teacher):
+    from kd.features import teacher_features
+
+    ds = small_dataset.subset(list(range(32)))
+    student = create_model("student")
+    f = teacher_features(teacher, ds, progress=False)
+    b = dict(student_inputs(student, ds))
+    b.update(labels=ds.labels, teacher_image=f.image, teacher_text=f.text, teacher_has_image=f.has_image, teacher_has_text=f.has_text)
+    return student, b
+
+
+def test_losses_are_named_and_sum_to_hinton_loss(teacher, batch):
+    student, b = batch
+    distiller = Distiller(teacher, student, DistillConfig(temperature=3.0, alpha=0.6))
+    distiller.eval()  # no dropout: comparable to a direct computation
+    logits, losses = distiller(b)
+    assert set(losses) == {"loss_kd", "loss_ce"}
+    from kd.train import features_from_batch
+
+    teacher_logits = teacher.forward_head(features_from_batch(b, "teacher_"))[0]
+    expected = hinton_loss(logits, teacher_logits, b["labels"], 3.0, 0.6)
+    assert sum(losses.values()).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_alpha_zero_never_consults_the_teacher(teacher, batch):
+    student, b = batch
+    distiller = Distiller(teacher, student, DistillConfig(alpha=0.0))
+    b = {k: v for k, v in b.items() if not k.startswith("teacher_")}  # no teacher features at all
+    _, losses = distiller(b)
+    assert set(losses) == {"loss_ce"}
+
+
+def test_unlabelled_examples_get_no_cross_entropy(teacher, batch):
+    student, b = batch
+    b = dict(b, labelled=torch.zeros(len(b["labels"]), dtype=torch.bool))
+    _, losses = Distiller(teacher, student, DistillConfig(alpha=0.5))(b)
+    assert losses["loss_ce"].item() == 0.0 and losses["loss_kd"].item() > 0
+
+
+def test_hint_loss_is_added_when_asked(teacher, batch):
+    student, b = batch
+    distiller = Distiller(teacher, student, DistillConfig(alpha=0.5, hint_weight=1.0))
+    _, losses = distiller(b)
+    assert "loss_hint" in losses and losses["loss_hint"].item() > 0
+    assert set(map(id, distiller.trainable_parameters())) > set(map(id, student.parameters()))
+
+
+def test_training_moves_only_the_student_and_keeps_the_teacher_in_eval(teacher, batch):
+    student, b = batch
+    distiller = Distiller(teacher, student, DistillConfig())
+    head_before = {k: v.clone() for k, v in teacher.head.state_dict().items()}
+    student_before = {k: v.clone() for k, v in student.state_dict().items()}
+    trainer = Trainer(student, distiller, TrainConfig(epochs=2, batch_size=16), lambda: {"val_accuracy": 0.0},
+                      parameters=distiller.trainable_parameters(), progress=False)
+    optimised = {id(p) for p in trainer.parameters}
+    assert optimised == {id(p) for p in student.parameters()}
+    distiller.train()
+    assert not teacher.training and not teacher.head.training
+    trainer.fit(TensorLoader(b, 16))
+    assert all(torch.equal(v, teacher.head.state_dict()[k]) for k, v in head_before.items())
+    assert any(not torch.equal(v, student.state_dict()[k]) for k, v in student_before.items())
+
+
+def test_modality_dropout_never_drops_both():
+    keep_image, keep_text = drop_modalities(10_000, 0.3, torch.Generator().manual_seed(0))
+    assert (keep_image | keep_text).all()
+    assert 0.27 < (~keep_image).float().mean() < 0.33 and 0.27 < (~keep_text).float().mean() < 0.33
