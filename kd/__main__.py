@@ -1,0 +1,3 @@
+from kd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,185 @@
+"""`python -m kd <command>`: the project's jobs from the terminal.
+
+    data           print the dataset card (counts per style, class and split; licences)
+    train-teacher  train the teacher's fusion head on frozen pretrained features
+    distill        train a student from the teacher (--alpha 0: on labels alone)
+    evaluate       evaluate every checkpoint in a folder; --json writes the metrics
+    reproduce      all of the above, from nothing to checkpoints/ and metrics.json
+    report         write the results table into the README from metrics.json
+
+Errors a user can fix (bad data, a broken checkpoint, missing weights) are printed as one
+clear message and exit with status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from kd.backbones import BackboneError
+from kd.checkpoint import CheckpointError, load_checkpoint
+from kd.config import DataConfig, DistillConfig, TrainConfig, from_dict
+from kd.data import DataError, dataset_card, load_dataset
+from kd.images import ImageError
+from kd.models import MODELS
+
+USER_ERRORS = (DataError, CheckpointError, BackboneError, ImageError, FileNotFoundError)
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    d = DataConfig()
+    g = p.add_argument_group("data")
+    g.add_argument("--source", default=d.source, help="'emoji' (default) or the path of your CSV (columns image,text,label)")
+    g.add_argument("--label", default=d.label, choices=("category", "subcategory"), help="emoji labels: 9 categories or ~99 subcategories")
+    g.add_argument("--styles", nargs="+", default=list(d.styles), help="emoji art styles to include")
+    g.add_argument("--skip-bad-rows", action="store_true", help="CSV: leave out bad rows (each is reported) instead of stopping")
+
+
+def _train_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=defaults.epochs)
+    g.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    g.add_argument("--lr", type=float, default=defaults.lr)
+    g.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    g.add_argument("--seed", type=int, default=defaults.seed)
+    g.add_argument("--modality-dropout", type=float, default=defaults.modality_dropout, help="chance of hiding the image, or the text, of a training example")
+    g.add_argument("--label-fraction", type=float, default=defaults.label_fraction, help="fraction of training emoji whose labels may be used")
+    g.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+
+
+def _data_config(a: argparse.Namespace) -> DataConfig:
+    return DataConfig(source=a.source, label=a.label, styles=tuple(a.styles), skip_bad_rows=a.skip_bad_rows)
+
+
+def _train_config(a: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        weight_decay=a.weight_decay,
+        seed=a.seed,
+        modality_dropout=a.modality_dropout,
+        label_fraction=a.label_fraction,
+        threads=a.threads,
+    )
+
+
+def cmd_data(a: argparse.Namespace) -> int:
+    print(dataset_card(load_dataset(_data_config(a))))
+    return 0
+
+
+def cmd_train_teacher(a: argparse.Namespace) -> int:
+    from kd.pipeline import train_teacher
+
+    _, info = train_teacher(_data_config(a), _train_config(a), model=a.model, out=a.out)
+    best = max(r["val_accuracy"] for r in info["history"])
+    print(f"saved {a.model} to {a.out}: best val accuracy {best:.3f} in {info['train_seconds']:.0f} s")
+    return 0
+
+
+def cmd_distill(a: argparse.Namespace) -> int:
+    from kd.pipeline import distill, teacher_reference
+
+    teacher, teacher_config = load_checkpoint(a.teacher)
+    if teacher_config["kind"] != "teacher":
+        raise CheckpointError(f"{a.teacher} holds a {teacher_config['kind']}, not a teacher.")
+    data = from_dict(DataConfig, teacher_config["data"])
+    config = DistillConfig(temperature=a.temperature, alpha=a.alpha, hint_weight=a.hint_weight)
+    _, info = distill(teacher, data, _train_config(a), config, student=a.student, out=a.out, teacher_ref=teacher_reference(a.teacher))
+    best = max(r["val_accuracy"] for r in info["history"])
+    how = "on labels alone" if config.alpha == 0 else f"with KD (T={config.temperature:g}, alpha={config.alpha:g})"
+    print(f"saved {a.student} trained {how} to {a.out}: best val accuracy {best:.3f} in {info['train_seconds']:.0f} s")
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from kd.evaluate import evaluate_folder
+    from kd.pipeline import write_json
+    from kd.report import results_table
+
+    metrics = evaluate_folder(a.checkpoints, split=a.split, speed=not a.no_speed, threads=a.threads)
+    print(results_table(metrics))
+    if a.json:
+        write_json(a.json, metrics)
+        print(f"wrote {a.json}")
+    return 0
+
+
+def cmd_reproduce(a: argparse.Namespace) -> int:
+    from kd.pipeline import reproduce
+    from kd.report import results_table
+
+    start = time.perf_counter()
+    metrics = reproduce(a.out)
+    print(results_table(metrics))
+    print(f"reproduced {a.out} in {(time.perf_counter() - start) / 60:.1f} min")
+    return 0
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from kd.report import update_readme
+
+    update_readme(Path(a.readme), Path(a.checkpoints))
+    print(f"updated {a.readme} from {a.checkpoints}/metrics.json")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from kd.pipeline import DISTILL, STUDENT_TRAIN, TEACHER_TRAIN
+
+    parser = argparse.ArgumentParser(prog="python -m kd", description="Multimodal knowledge distillation on emoji.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="print the dataset card")
+    _data_args(p)
+    p.set_defaults(run=cmd_data)
+
+    p = sub.add_parser("train-teacher", help="train the teacher's fusion head")
+    _data_args(p)
+    _train_args(p, TEACHER_TRAIN)
+    p.add_argument("--model", default="teacher", choices=[n for n, s in MODELS.items() if s.kind == "teacher"])
+    p.add_argument("--out", default="checkpoints/teacher")
+    p.set_defaults(run=cmd_train_teacher)
+
+    p = sub.add_parser("distill", help="train a student from the teacher (--alpha 0: labels only)")
+    _train_args(p, STUDENT_TRAIN)
+    p.add_argument("--teacher", default="checkpoints/teacher")
+    p.add_argument("--student", default="student", choices=[n for n, s in MODELS.items() if s.kind == "student"])
+    p.add_argument("--temperature", type=float, default=DISTILL.temperature)
+    p.add_argument("--alpha", type=float, default=DISTILL.alpha, help="weight of the KD term; 0 trains on labels alone")
+    p.add_argument("--hint-weight", type=float, default=DISTILL.hint_weight)
+    p.add_argument("--out", default="checkpoints/student")
+    p.set_defaults(run=cmd_distill)
+
+    p = sub.add_parser("evaluate", help="evaluate every checkpoint in a folder")
+    p.add_argument("--checkpoints", default="checkpoints")
+    p.add_argument("--json", help="write the metrics to this JSON file")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--no-speed", action="store_true", help="skip latency and throughput")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("reproduce", help="train and evaluate everything into a folder")
+    p.add_argument("--out", default="checkpoints")
+    p.set_defaults(run=cmd_reproduce)
+
+    p = sub.add_parser("report", help="write the README's results table from metrics.json")
+    p.add_argument("--checkpoints", default="checkpoints")
+    p.add_argument("--readme", default="README.md")
+    p.set_defaults(run=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

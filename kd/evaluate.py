@@ -1,0 +1,261 @@
+"""Honest numbers: quality, agreement with the teacher, calibration, speed and size.
+
+`evaluate_folder` evaluates every checkpoint in a folder on the test split and returns
+
+    {"models":   {name: {accuracy, macro_f1, agreement, kl_to_teacher, ece, params,
+                         size_mb, latency_ms_p50, latency_ms_p95, throughput_per_s, ...}},
+     "dataset":  what was evaluated on,
+     "settings": how (threads, repeats, batch sizes, machine)}
+
+which `python -m kd evaluate --json PATH` writes and `checkpoints/metrics.json` holds.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from kd.checkpoint import CheckpointError, checkpoint_size_mb, load_checkpoint, pickle_hint, read_config
+from kd.config import DataConfig, from_dict
+from kd.data import MultimodalDataset, load_dataset
+from kd.features import teacher_features
+from kd.images import load_canonical
+from kd.losses import kl_divergence
+from kd.models import MultimodalClassifier, Teacher
+
+ECE_BINS = 15
+
+
+# ------------------------------------------------------------------------- quality
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return (logits.argmax(1) == labels).float().mean().item()
+
+
+def macro_f1(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
+    """Unweighted mean of per-class F1 over the classes present in the labels or predictions."""
+    pred = logits.argmax(1)
+    scores = []
+    for k in range(num_classes):
+        tp = ((pred == k) & (labels == k)).sum().item()
+        fp = ((pred == k) & (labels != k)).sum().item()
+        fn = ((pred != k) & (labels == k)).sum().item()
+        if tp + fp + fn:
+            scores.append(2 * tp / (2 * tp + fp + fn))
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+def agreement(logits: torch.Tensor, teacher_logits: torch.Tensor) -> float:
+    """Fraction of examples where the top-1 class equals the teacher's."""
+    return (logits.argmax(1) == teacher_logits.argmax(1)).float().mean().item()
+
+
+def expected_calibration_error(logits: torch.Tensor, labels: torch.Tensor, bins: int = ECE_BINS) -> float:
+    """ECE (Guo et al., 2017): sum over equal-width confidence bins of |B|/n * |acc(B) - conf(B)|."""
+    confidence, pred = logits.softmax(1).max(1)
+    correct = (pred == labels).float()
+    edges = torch.linspace(0, 1, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        in_bin = (confidence > lo) & (confidence <= hi)
+        if in_bin.any():
+            ece += in_bin.float().mean().item() * abs(correct[in_bin].mean().item() - confidence[in_bin].mean().item())
+    return ece
+
+
+def per_class_accuracy(logits: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> dict[str, float | None]:
+    pred = logits.argmax(1)
+    return {c: ((pred[labels == k] == k).float().mean().item() if (labels == k).any() else None) for k, c in enumerate(classes)}
+
+
+def quality_metrics(logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor, classes: list[str]) -> dict:
+    return {
+        "accuracy": accuracy(logits, labels),
+        "macro_f1": macro_f1(logits, labels, len(classes)),
+        "agreement": agreement(logits, teacher_logits),
+        "kl_to_teacher": kl_divergence(teacher_logits, logits, temperature=1.0).mean().item(),
+        "ece": expected_calibration_error(logits, labels),
+        "per_class_accuracy": per_class_accuracy(logits, labels, classes),
+    }
+
+
+# -------------------------------------------------------------------------- logits
+
+
+@torch.no_grad()
+def dataset_logits(
+    model: MultimodalClassifier,
+    dataset: MultimodalDataset,
+    modalities: tuple[str, ...] = ("image", "text"),
+    batch_size: int = 256,
+    progress: bool = False,
+) -> torch.Tensor:
+    """(N, K) logits on every example; a teacher answers from its cached backbone features."""
+    model.eval()
+    keep_image = torch.full((len(dataset),), "image" in modalities)
+    keep_text = torch.full((len(dataset),), "text" in modalities)
+    if isinstance(model, Teacher):
+        features = teacher_features(model, dataset, progress=progress)
+        return model.forward_head(features.masked(keep_image, keep_text))[0]
+    out = []
+    for start in range(0, len(dataset), batch_size):
+        stop = min(start + batch_size, len(dataset))
+        images = dataset.images[start:stop] if "image" in modalities else None
+        texts = dataset.texts[start:stop] if "text" in modalities else None
+        out.append(model(model.preprocess(images, texts)))
+    return torch.cat(out)
+
+
+# --------------------------------------------------------------------------- speed
+
+
+def _pil(image: torch.Tensor) -> Image.Image:
+    return Image.fromarray(image.permute(1, 2, 0).numpy(), "RGB").convert("RGBA")
+
+
+@torch.inference_mode()
+def measure_latency(
+    models: dict[str, MultimodalClassifier], dataset: MultimodalDataset, image_size: int, repeats: int = 200, block: int = 20
+) -> dict[str, dict[str, float]]:
+    """Batch-1 latency in ms, image + text, from a decoded picture to logits (canonicalisation
+    and preprocessing included).
+
+    Models take turns in blocks of `block` requests, so each is timed in its steady state
+    (the first request of a block, which pays for the other model having run, is dropped)
+    while machine noise is spread over all of them alike.
+    """
+    pictures = [_pil(dataset.images[i % len(dataset)]) for i in range(block)]
+    texts = [dataset.texts[i % len(dataset)] for i in range(block)]
+    times = {name: [] for name in models}
+    while min(len(t) for t in times.values()) < repeats:
+        for name, model in models.items():
+            for i, (picture, text) in enumerate(zip(pictures, texts)):
+                start = time.perf_counter()
+                model(model.preprocess(load_canonical(picture, image_size)[None], [text]))
+                if i > 0:
+                    times[name].append((time.perf_counter() - start) * 1000)
+    return {name: {"latency_ms_p50": _percentile(t, 50), "latency_ms_p95": _percentile(t, 95)} for name, t in times.items()}
+
+
+@torch.inference_mode()
+def measure_throughput(model: MultimodalClassifier, dataset: MultimodalDataset, batch_size: int = 64, seconds: float = 3.0) -> float:
+    """Examples per second at `batch_size`, from canonical pictures and texts to logits."""
+    images, texts = dataset.images[:batch_size], dataset.texts[:batch_size]
+    model(model.preprocess(images, texts))  # warm-up
+    done, start = 0, time.perf_counter()
+    while True:
+        model(model.preprocess(images, texts))
+        done += len(texts)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds and done >= 3 * batch_size:
+            return done / elapsed
+
+
+def _percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def size_on_disk_mb(folder: Path, model: MultimodalClassifier) -> float:
+    """Everything the model needs on disk to run: its checkpoint plus, for a teacher, the
+    pretrained backbone files it loads from their packages."""
+    size = checkpoint_size_mb(folder)
+    if isinstance(model, Teacher):
+        for backbone in (model.image_backbone, model.text_backbone):
+            size += sum(p.numel() * p.element_size() for p in backbone.parameters()) / 1e6
+    return size
+
+
+# --------------------------------------------------------------------------- folder
+
+
+def find_checkpoints(folder: str | Path) -> dict[str, Path]:
+    """Subfolders of `folder` that hold a kd checkpoint, by name, teacher first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"No checkpoint folder at {folder}.")
+    found = {p.name: p for p in sorted(folder.iterdir()) if (p / "config.json").is_file()}
+    if not found:
+        raise CheckpointError(
+            f"{folder} holds no kd checkpoints (folders with a config.json).{pickle_hint(folder)} "
+            "Train some with python -m kd reproduce."
+        )
+    return dict(sorted(found.items(), key=lambda kv: kv[0] != "teacher"))
+
+
+def evaluate_folder(
+    folder: str | Path = "checkpoints",
+    split: str = "test",
+    speed: bool = True,
+    threads: int | None = None,
+    latency_repeats: int = 200,
+    progress: bool = True,
+) -> dict:
+    """Evaluate every checkpoint in `folder` against its teacher on one split."""
+    if threads:
+        torch.set_num_threads(threads)
+    paths = find_checkpoints(folder)
+    configs = {name: read_config(path) for name, path in paths.items()}
+    teachers = [n for n, c in configs.items() if c.get("kind") == "teacher"]
+    if not teachers:
+        raise CheckpointError(f"{folder} has no teacher checkpoint: agreement and KL need one.")
+    teacher_name = "teacher" if "teacher" in teachers else teachers[0]
+    models = {name: load_checkpoint(path)[0] for name, path in paths.items()}
+
+    data_config = from_dict(DataConfig, configs[teacher_name]["data"])
+    dataset = load_dataset(data_config, progress=progress)
+    for name, config in configs.items():
+        trained_on = config.get("dataset", {}).get("fingerprint")
+        if trained_on and trained_on != dataset.fingerprint():
+            warnings.warn(
+                f"{name} was trained on dataset {trained_on}, but the data built here is {dataset.fingerprint()} "
+                "(a missing art style or different package versions?): its numbers will differ.",
+                stacklevel=2,
+            )
+    evaluated = dataset.split(split)
+
+    logits = {name: dataset_logits(model, evaluated, progress=progress) for name, model in models.items()}
+    teacher_logits = logits[teacher_name]
+    results = {}
+    for name, model in models.items():
+        row = quality_metrics(logits[name], evaluated.labels, teacher_logits, dataset.classes)
+        for modalities in (("image",), ("text",)):
+            if set(modalities) <= set(getattr(model.config, "modalities", ("image", "text"))):
+                only = dataset_logits(model, evaluated, modalities=modalities)
+                row[f"accuracy_{modalities[0]}_only"] = accuracy(only, evaluated.labels)
+        row["params"] = model.num_params()
+        row["size_mb"] = size_on_disk_mb(paths[name], model)
+        row["checkpoint_mb"] = checkpoint_size_mb(paths[name])
+        results[name] = row
+
+    settings = {
+        "split": split,
+        "threads": torch.get_num_threads(),
+        "device": "cpu",
+        "torch": torch.__version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, {platform.python_implementation()} {platform.python_version()}",
+        "ece_bins": ECE_BINS,
+        "kl_temperature": 1.0,
+        "teacher": teacher_name,
+    }
+    if speed:
+        latency = measure_latency(models, evaluated, data_config.image_size, repeats=latency_repeats)
+        for name, model in models.items():
+            results[name].update(latency[name])
+            results[name]["throughput_per_s"] = measure_throughput(model, evaluated)
+        settings.update(
+            {
+                "latency": f"batch 1, image + text, from a decoded picture to logits (preprocessing included), "
+                f"median and 95th percentile of {latency_repeats} requests per model, models taking turns in blocks of 20",
+                "throughput": "batch 64, canonical pictures and texts to logits",
+            }
+        )
+    return {"models": results, "dataset": {**dataset.summary(), "split": split, "evaluated": len(evaluated)}, "settings": settings}

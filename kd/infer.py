@@ -1,0 +1,227 @@
+"""The Predictor: one picture and/or one text in, teacher and student answers out.
+
+Everything the demo shows is computed here: both models' top classes, their probabilities
+at T = 1 and softened at a temperature T, each model's latency for this request, whether
+they agree and KL(teacher || student) at T. The logits are kept, so a new temperature is
+a cheap re-softening (`Prediction.at_temperature`) that never re-runs the backbones.
+
+    predictor = Predictor.from_folder("checkpoints")
+    answer = predictor.predict(image="cat.png", text="grinning cat", temperature=4)
+    answer.to_dict()   # the JSON the app's /predict endpoint returns
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from kd.checkpoint import CheckpointError, checkpoint_size_mb, load_checkpoint
+from kd.evaluate import size_on_disk_mb
+from kd.images import ImageError, canonical_image, open_image
+from kd.losses import kl_divergence, soft_targets
+from kd.models import MultimodalClassifier
+
+# Texts longer than this many characters are cut before tokenising (and the answer says so).
+MAX_TEXT_CHARS = 2000
+MODALITIES = ("image+text", "image", "text")
+
+
+class InputError(ValueError):
+    """The request cannot be answered as given; the message says what to change."""
+
+
+@dataclass
+class ModelAnswer:
+    label: str
+    logits: list[float]
+    probs: dict[str, float]  # softmax at T = 1
+    soft_probs: dict[str, float]  # softmax at the request's temperature
+    latency_ms: float  # this request, preprocessing included
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "probs": self.probs, "soft_probs": self.soft_probs, "latency_ms": self.latency_ms}
+
+
+@dataclass
+class Prediction:
+    teacher: ModelAnswer
+    student: ModelAnswer
+    temperature: float
+    classes: list[str]
+    used: tuple[str, ...]  # the modalities the models answered from
+    notes: list[str] = field(default_factory=list)  # what was missing, truncated or ignored
+
+    @property
+    def agree(self) -> bool:
+        return self.teacher.label == self.student.label
+
+    @property
+    def kl_teacher_student(self) -> float:
+        """KL(p_teacher^T || p_student^T) in nats at this prediction's temperature."""
+        return kl_divergence(torch.tensor([self.teacher.logits]), torch.tensor([self.student.logits]), self.temperature).item()
+
+    @property
+    def speedup(self) -> float:
+        return self.teacher.latency_ms / max(self.student.latency_ms, 1e-9)
+
+    def at_temperature(self, temperature: float) -> Prediction:
+        """The same answers softened at another temperature; no model is run."""
+        temperature = check_temperature(temperature)
+        soften = lambda a: replace(a, soft_probs=_distribution(a.logits, self.classes, temperature))  # noqa: E731
+        return replace(self, teacher=soften(self.teacher), student=soften(self.student), temperature=temperature)
+
+    def to_dict(self) -> dict:
+        return {
+            "teacher": self.teacher.to_dict(),
+            "student": self.student.to_dict(),
+            "agree": self.agree,
+            "kl_teacher_student": self.kl_teacher_student,
+            "temperature": self.temperature,
+            "used": list(self.used),
+            "notes": self.notes,
+        }
+
+
+def _distribution(logits: list[float], classes: list[str], temperature: float) -> dict[str, float]:
+    probs = soft_targets(torch.tensor(logits), temperature).tolist()
+    return dict(zip(classes, probs))
+
+
+def check_temperature(temperature: float | None) -> float:
+    try:
+        t = float(temperature)
+    except (TypeError, ValueError):
+        raise InputError(f"The temperature must be a number, not {temperature!r}.") from None
+    if not 0.05 <= t <= 100 or t != t:
+        raise InputError(f"The temperature must be between 0.05 and 100 (got {t:g}).")
+    return t
+
+
+def clean_text(text: str | None) -> tuple[str, list[str]]:
+    """Normalised text and notes: control characters dropped, overly long text cut."""
+    if text is None:
+        return "", []
+    notes = []
+    text = unicodedata.normalize("NFC", str(text))
+    text = "".join(c if c.isprintable() or c in " \t\n" else " " for c in text)
+    text = " ".join(text.split())
+    if len(text) > MAX_TEXT_CHARS:
+        text = text[:MAX_TEXT_CHARS]
+        notes.append(f"The text was cut to its first {MAX_TEXT_CHARS} characters.")
+    return text, notes
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    model: MultimodalClassifier
+    config: dict
+    folder: Path
+
+    @property
+    def params(self) -> int:
+        return self.model.num_params()
+
+    @property
+    def size_mb(self) -> float:
+        return size_on_disk_mb(self.folder, self.model)
+
+    @property
+    def checkpoint_mb(self) -> float:
+        return checkpoint_size_mb(self.folder)
+
+
+class Predictor:
+    """Answers with a teacher and a student loaded once from their checkpoints."""
+
+    def __init__(self, teacher: LoadedModel, student: LoadedModel, warmup: bool = True):
+        if teacher.config["classes"] != student.config["classes"]:
+            raise CheckpointError(f"{teacher.folder} and {student.folder} were trained on different classes.")
+        self.teacher, self.student = teacher, student
+        self.classes: list[str] = teacher.config["classes"]
+        self.image_size: int = teacher.config["data"]["image_size"]
+        if warmup:
+            self.warm_up()
+
+    @classmethod
+    def from_folder(cls, folder: str | Path = "checkpoints", student: str = "student", teacher: str = "teacher", warmup: bool = True) -> Predictor:
+        folder = Path(folder)
+
+        def load(name: str) -> LoadedModel:
+            model, config = load_checkpoint(folder / name)
+            return LoadedModel(name, model, config, folder / name)
+
+        return cls(load(teacher), load(student), warmup=warmup)
+
+    def warm_up(self) -> None:
+        """One full request, so the first visitor does not pay for lazy initialisation."""
+        blank = canonical_image(open_image(_blank_picture()), self.image_size)
+        for loaded in (self.teacher, self.student):
+            with torch.inference_mode():
+                loaded.model(loaded.model.preprocess(blank[None], ["warm up"]))
+
+    def predict(self, image=None, text: str | None = None, temperature: float = 1.0, modalities: str = "image+text") -> Prediction:
+        """Answer for a picture (path, bytes or PIL image) and/or a text.
+
+        Raises `InputError` (or `ImageError`) with a message for the user when nothing
+        usable was given.
+        """
+        temperature = check_temperature(temperature)
+        if modalities not in MODALITIES:
+            raise InputError(f"Modalities must be one of {', '.join(MODALITIES)}.")
+        text, notes = clean_text(text)
+        want_image, want_text = modalities in ("image+text", "image"), modalities in ("image+text", "text")
+        has_image, has_text = image is not None, bool(text)
+        if want_image and not has_image and want_text and not has_text:
+            raise InputError("Give an image, a text, or both.")
+        if modalities == "image" and not has_image:
+            raise InputError("Image only was chosen, but no image was given.")
+        if modalities == "text" and not has_text:
+            raise InputError("Text only was chosen, but no text was given.")
+        if has_image and not want_image:
+            notes.append("The image was ignored: text only was chosen.")
+        if has_text and not want_text:
+            notes.append("The text was ignored: image only was chosen.")
+        use_image, use_text = has_image and want_image, has_text and want_text
+        if want_image and want_text:
+            if not use_image:
+                notes.append("No image: both models answered from the text alone.")
+            if not use_text:
+                notes.append("No text: both models answered from the image alone.")
+        picture = open_image(image) if use_image else None  # decoding errors surface here
+        if use_text:
+            tokens = self.teacher.model.text_backbone.count_tokens(text) if hasattr(self.teacher.model, "text_backbone") else 0
+            limit = self.teacher.model.config.max_tokens
+            if tokens > limit:
+                notes.append(f"The text is {tokens} tokens long; the models read its first {limit - 2}.")
+
+        answers = {}
+        for loaded in (self.teacher, self.student):
+            start = time.perf_counter()
+            with torch.inference_mode():
+                images = canonical_image(picture, self.image_size)[None] if picture is not None else None
+                logits = loaded.model(loaded.model.preprocess(images, [text] if use_text else None))[0]
+            latency = (time.perf_counter() - start) * 1000
+            values = logits.tolist()
+            answers[loaded.name] = ModelAnswer(
+                label=self.classes[int(logits.argmax())],
+                logits=values,
+                probs=_distribution(values, self.classes, 1.0),
+                soft_probs=_distribution(values, self.classes, temperature),
+                latency_ms=latency,
+            )
+        used = tuple(m for m, on in (("image", use_image), ("text", use_text)) if on)
+        return Prediction(answers[self.teacher.name], answers[self.student.name], temperature, self.classes, used, notes)
+
+
+def _blank_picture():
+    from PIL import Image
+
+    return Image.new("RGBA", (72, 72), (255, 200, 0, 255))
+
+
+__all__ = ["Predictor", "Prediction", "ModelAnswer", "InputError", "ImageError", "clean_text", "check_temperature"]

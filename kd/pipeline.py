@@ -1,0 +1,221 @@
+"""The project's jobs, end to end: train a teacher, distill a student, reproduce everything.
+
+Each job wires data, models, the trainer and checkpoints together; the CLI and the app
+call these functions and nothing below them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from kd import cache
+from kd.checkpoint import read_config, save_checkpoint
+from kd.config import DataConfig, DistillConfig, TrainConfig, to_dict
+from kd.data import MultimodalDataset, load_dataset
+from kd.distill import STUDENT_INPUTS, Distiller
+from kd.evaluate import accuracy, agreement, dataset_logits, evaluate_folder
+from kd.features import teacher_features
+from kd.models import MODELS, Features, Student, Teacher, create_model
+from kd.train import LabelsOnly, TensorLoader, Trainer
+
+# What `python -m kd reproduce` trains. Chosen on the validation split.
+TEACHER_TRAIN = TrainConfig(epochs=40, batch_size=128, lr=1e-3, weight_decay=0.05, modality_dropout=0.2)
+STUDENT_TRAIN = TrainConfig(epochs=40, batch_size=128, lr=3e-3, weight_decay=1e-4, modality_dropout=0.2)
+DISTILL = DistillConfig(temperature=4.0, alpha=0.9)
+
+
+def set_seed(seed: int, threads: int = 0) -> None:
+    torch.manual_seed(seed)
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def labelled_mask(dataset: MultimodalDataset, fraction: float, seed: int) -> torch.Tensor:
+    """Which examples' labels training may use: whole groups (all styles of an emoji),
+    picked by a hash of the group so the choice is stable across runs and machines."""
+    if fraction >= 1:
+        return torch.ones(len(dataset), dtype=torch.bool)
+
+    def u(group: str) -> float:
+        return int.from_bytes(hashlib.sha256(f"labels/{seed}/{group}".encode()).digest()[:8], "big") / 2**64
+
+    return torch.tensor([u(g) < fraction for g in dataset.groups], dtype=torch.bool)
+
+
+def _feature_tensors(features: Features, prefix: str = "") -> dict[str, torch.Tensor]:
+    return {prefix + "image": features.image, prefix + "text": features.text, prefix + "has_image": features.has_image, prefix + "has_text": features.has_text}
+
+
+def train_teacher(
+    data: DataConfig,
+    train: TrainConfig = TEACHER_TRAIN,
+    model: str = "teacher",
+    out: str | Path | None = None,
+    pretrained: bool = True,
+    progress: bool = True,
+    dataset: MultimodalDataset | None = None,
+    **model_args,
+) -> tuple[Teacher, dict]:
+    """Train the teacher's fusion head on cached backbone features of the labelled train split."""
+    set_seed(train.seed, train.threads)
+    dataset = dataset or load_dataset(data, progress=progress)
+    teacher = create_model(model, pretrained=pretrained, num_classes=dataset.num_classes, **model_args)
+    if MODELS[model].kind != "teacher":
+        raise ValueError(f"{model} is not a teacher")
+    start = time.perf_counter()
+    features = teacher_features(teacher, dataset, progress=progress)
+    train_idx = dataset.split_indices("train")
+    train_idx = train_idx[labelled_mask(dataset.subset(train_idx), train.label_fraction, train.seed)]
+    val_idx = dataset.split_indices("val")
+
+    def feature_rows(idx: torch.Tensor) -> Features:
+        return Features(features.image[idx], features.text[idx], features.has_image[idx], features.has_text[idx])
+
+    val_features, val_labels = feature_rows(val_idx), dataset.labels[val_idx]
+
+    @torch.no_grad()
+    def evaluate() -> dict[str, float]:
+        return {"val_accuracy": accuracy(teacher.forward_head(val_features)[0], val_labels)}
+
+    loader = TensorLoader({**_feature_tensors(feature_rows(train_idx)), "labels": dataset.labels[train_idx]}, train.batch_size, seed=train.seed)
+    step = LabelsOnly(teacher, train.modality_dropout, train.seed)
+    desc = Path(out).name if out else model
+    history = Trainer(teacher.head, step, train, evaluate, progress=progress, desc=desc).fit(loader)
+    info = {
+        "classes": dataset.classes,
+        "data": to_dict(data),
+        "dataset": dataset.summary(),
+        "train": to_dict(train),
+        "history": history,
+        "train_seconds": time.perf_counter() - start,
+        "labelled_train_examples": len(train_idx),
+    }
+    if out is not None:
+        save_checkpoint(out, teacher, model, **info)
+    return teacher, info
+
+
+def student_inputs(student: Student, dataset: MultimodalDataset) -> dict[str, torch.Tensor]:
+    """The student's preprocessed inputs for a whole dataset, computed once per run."""
+    inputs = student.preprocess(dataset.images, dataset.texts)
+    return {k: inputs[k] for k in STUDENT_INPUTS if k in inputs}
+
+
+def distill(
+    teacher: Teacher,
+    data: DataConfig,
+    train: TrainConfig = STUDENT_TRAIN,
+    config: DistillConfig = DISTILL,
+    student: str = "student",
+    out: str | Path | None = None,
+    progress: bool = True,
+    on_epoch: list[Callable[[dict], None]] = (),
+    dataset: MultimodalDataset | None = None,
+    teacher_ref: dict | None = None,
+    **student_args,
+) -> tuple[Student, dict]:
+    """Train a student from scratch with `config` (alpha = 0: on labels alone).
+
+    `teacher_ref` (which teacher checkpoint taught it) is stored with the student.
+    """
+    set_seed(train.seed, train.threads)
+    dataset = dataset or load_dataset(data, progress=progress)
+    if teacher.config.num_classes != dataset.num_classes:
+        raise ValueError(f"the teacher knows {teacher.config.num_classes} classes, the data has {dataset.num_classes}")
+    model = create_model(student, num_classes=dataset.num_classes, **student_args)
+    if MODELS[student].kind != "student":
+        raise ValueError(f"{student} is not a student")
+    distiller = Distiller(teacher, model, config, train.modality_dropout, train.seed)
+    start = time.perf_counter()
+
+    train_idx = dataset.split_indices("train")
+    labelled = labelled_mask(dataset.subset(train_idx), train.label_fraction, train.seed)
+    if not distiller.uses_teacher:
+        train_idx, labelled = train_idx[labelled], labelled[labelled]  # unlabelled data teaches nothing
+    tensors = {k: v[train_idx] for k, v in student_inputs(model, dataset).items()}
+    tensors.update({"labels": dataset.labels[train_idx], "labelled": labelled})
+    if distiller.uses_teacher:
+        features = teacher_features(teacher, dataset, progress=progress)
+        tensors.update({k: v[train_idx] for k, v in _feature_tensors(features, "teacher_").items()})
+
+    val = dataset.split("val")
+    val_teacher_logits = dataset_logits(teacher, val)
+
+    @torch.no_grad()
+    def evaluate() -> dict[str, float]:
+        logits = dataset_logits(model, val)
+        return {"val_accuracy": accuracy(logits, val.labels), "val_agreement": agreement(logits, val_teacher_logits)}
+
+    loader = TensorLoader(tensors, train.batch_size, seed=train.seed)
+    trainer = Trainer(
+        model, distiller, train, evaluate, parameters=distiller.trainable_parameters(), on_epoch=on_epoch, progress=progress, desc=Path(out).name if out else student
+    )
+    history = trainer.fit(loader)
+    info = {
+        "classes": dataset.classes,
+        "data": to_dict(data),
+        "dataset": dataset.summary(),
+        "train": to_dict(train),
+        "distill": to_dict(config),
+        "teacher": teacher_ref,
+        "history": history,
+        "train_seconds": time.perf_counter() - start,
+        "labelled_train_examples": int(labelled.sum()),
+    }
+    if out is not None:
+        save_checkpoint(out, model, student, **info)
+    return model, info
+
+
+def reproduce(out: str | Path = "checkpoints", data: DataConfig | None = None, progress: bool = True) -> dict:
+    """From nothing to `out/{teacher,student,student_scratch}`, `out/metrics.json` (the
+    evaluation) and `out/reproduce.json` (how long each stage took, and where)."""
+    out = Path(out)
+    data = data or DataConfig()
+    cold_cache = not any(cache.cache_dir().glob("*/*.safetensors"))
+    stages, start = {}, time.perf_counter()
+
+    def lap(stage: str, since: float) -> float:
+        stages[stage] = time.perf_counter() - since
+        return time.perf_counter()
+
+    t = time.perf_counter()
+    dataset = load_dataset(data, progress=progress)
+    t = lap("data", t)
+    teacher, _ = train_teacher(data, out=out / "teacher", progress=progress, dataset=dataset)
+    t = lap("teacher", t)
+    ref = teacher_reference(out / "teacher")
+    distill(teacher, data, out=out / "student", progress=progress, dataset=dataset, teacher_ref=ref)
+    t = lap("student", t)
+    scratch = DistillConfig(alpha=0.0)
+    distill(teacher, data, config=scratch, out=out / "student_scratch", progress=progress, dataset=dataset, teacher_ref=ref)
+    t = lap("student_scratch", t)
+    metrics = evaluate_folder(out, progress=progress)
+    write_json(out / "metrics.json", metrics)
+    lap("evaluate", t)
+    timing = {
+        "seconds": time.perf_counter() - start,
+        "stages": stages,
+        "cold_cache": cold_cache,
+        "machine": metrics["settings"]["machine"],
+        "threads": metrics["settings"]["threads"],
+    }
+    write_json(out / "reproduce.json", timing)
+    return metrics
+
+
+def teacher_reference(folder: str | Path) -> dict:
+    """How a student names the teacher checkpoint that taught it."""
+    config = read_config(folder)
+    return {"path": str(folder), "model": config["model"], "weights_sha256": config["weights_sha256"]}
+
+
+def write_json(path: str | Path, value: dict) -> None:
+    with cache.atomic_path(Path(path)) as tmp:
+        tmp.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")

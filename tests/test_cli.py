@@ -1,0 +1,47 @@
+"""The command line: a card for the data, and clear one-line errors instead of tracebacks."""
+
+import os
+import pickle
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def run_kd(*args, cwd=ROOT):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "kd", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_data_prints_the_dataset_card():
+    result = run_kd("data", "--styles", "twemoji")
+    assert result.returncode == 0, result.stderr
+    assert "# Dataset: emoji-category" in result.stdout and "CC-BY 4.0" in result.stdout
+
+
+def test_evaluate_on_a_pickle_is_a_clear_error_and_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    folder = tmp_path / "checkpoints" / "teacher"
+    folder.mkdir(parents=True)
+    (folder / "model.pt").write_bytes(pickle.dumps(Payload()))
+    result = run_kd("evaluate", "--checkpoints", str(tmp_path / "checkpoints"), "--no-speed")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stderr.startswith("error: ")
+    assert "teacher/model.pt: pickle files, which kd never loads" in result.stderr
+    assert not marker.exists()
+
+    (folder / "config.json").write_text("{not json")  # now it looks like a checkpoint, but is broken
+    result = run_kd("evaluate", "--checkpoints", str(tmp_path / "checkpoints"), "--no-speed")
+    assert result.returncode == 2 and "not valid JSON" in result.stderr and "Traceback" not in result.stderr
+    assert not marker.exists()
+
+
+def test_bad_csv_rows_are_listed_by_the_cli(tmp_path):
+    (tmp_path / "data.csv").write_text("image,text,label\nmissing.png,hello,a\n")
+    result = run_kd("data", "--source", str(tmp_path / "data.csv"))
+    assert result.returncode == 2 and "line 2: image file not found: missing.png" in result.stderr
