@@ -12,6 +12,8 @@ a cheap re-softening (`Prediction.at_temperature`) that never re-runs the backbo
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
 import unicodedata
 from dataclasses import dataclass, field, replace
@@ -28,6 +30,10 @@ from kd.models import MultimodalClassifier
 # Texts longer than this many characters are cut before tokenising (and the answer says so).
 MAX_TEXT_CHARS = 2000
 MODALITIES = ("image+text", "image", "text")
+# Torch threads to serve with. A request is batch 1, so a second thread saves little, and on
+# a busy or shared 2-core machine (a Space) the threads wait on each other and on the web
+# server: we measured requests up to 100 times slower with 2 threads than with 1.
+SERVING_THREADS = 1
 
 
 class InputError(ValueError):
@@ -43,7 +49,19 @@ class ModelAnswer:
     latency_ms: float  # this request, preprocessing included
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "probs": self.probs, "soft_probs": self.soft_probs, "latency_ms": self.latency_ms}
+        return {
+            "label": self.label,
+            "probs": self.probs,
+            "soft_probs": self.soft_probs,
+            "latency_ms": self.latency_ms,
+            # The logits let a client (and the demo page) re-soften at any temperature itself.
+            "logits": dict(zip(self.probs, self.logits)),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ModelAnswer:
+        logits = values["logits"]
+        return cls(values["label"], list(logits.values()), values["probs"], values["soft_probs"], values["latency_ms"])
 
 
 @dataclass
@@ -84,6 +102,13 @@ class Prediction:
             "used": list(self.used),
             "notes": self.notes,
         }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Prediction:
+        """The inverse of `to_dict`, e.g. to re-soften an answer the page already holds."""
+        teacher, student = ModelAnswer.from_dict(values["teacher"]), ModelAnswer.from_dict(values["student"])
+        classes = list(values["teacher"]["logits"])
+        return cls(teacher, student, float(values["temperature"]), classes, tuple(values["used"]), list(values["notes"]))
 
 
 def _distribution(logits: list[float], classes: list[str], temperature: float) -> dict[str, float]:
@@ -144,6 +169,10 @@ class Predictor:
         self.teacher, self.student = teacher, student
         self.classes: list[str] = teacher.config["classes"]
         self.image_size: int = teacher.config["data"]["image_size"]
+        # One request runs the models at a time: tokenizers are not safe to share between
+        # threads (counting tokens switches truncation off and on), and on a small CPU two
+        # requests at once are no faster than one after the other.
+        self._models_lock = threading.Lock()
         if warmup:
             self.warm_up()
 
@@ -156,6 +185,17 @@ class Predictor:
             return LoadedModel(name, model, config, folder / name)
 
         return cls(load(teacher), load(student), warmup=warmup)
+
+    @property
+    def distillation_temperature(self) -> float:
+        """The temperature the student learned the teacher's soft labels at (1 if it was not distilled)."""
+        return float(self.student.config.get("distill", {}).get("temperature", 1.0))
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of both models' weights: equal fingerprints, equal answers."""
+        weights = f"{self.teacher.config['weights_sha256']}/{self.student.config['weights_sha256']}"
+        return hashlib.sha256(weights.encode()).hexdigest()[:16]
 
     def warm_up(self) -> None:
         """One full request, so the first visitor does not pay for lazy initialisation."""
@@ -193,18 +233,26 @@ class Predictor:
             if not use_text:
                 notes.append("No text: both models answered from the image alone.")
         picture = open_image(image) if use_image else None  # decoding errors surface here
-        if use_text:
-            tokens = self.teacher.model.text_backbone.count_tokens(text) if hasattr(self.teacher.model, "text_backbone") else 0
-            limit = self.teacher.model.config.max_tokens
-            if tokens > limit:
-                notes.append(f"The text is {tokens} tokens long; the models read its first {limit - 2}.")
+        with self._models_lock:
+            if use_text:
+                notes += self._token_notes(text)
+            answers = self._answers(picture, text if use_text else None, temperature)
+        used = tuple(m for m, on in (("image", use_image), ("text", use_text)) if on)
+        return Prediction(answers[self.teacher.name], answers[self.student.name], temperature, self.classes, used, notes)
 
+    def _token_notes(self, text: str) -> list[str]:
+        tokens = self.teacher.model.text_backbone.count_tokens(text) if hasattr(self.teacher.model, "text_backbone") else 0
+        limit = self.teacher.model.config.max_tokens
+        return [f"The text is {tokens} tokens long; the models read its first {limit - 2}."] if tokens > limit else []
+
+    def _answers(self, picture, text: str | None, temperature: float) -> dict[str, ModelAnswer]:
+        """Each model's answer, timed from the decoded picture to the logits."""
         answers = {}
         for loaded in (self.teacher, self.student):
             start = time.perf_counter()
             with torch.inference_mode():
                 images = canonical_image(picture, self.image_size)[None] if picture is not None else None
-                logits = loaded.model(loaded.model.preprocess(images, [text] if use_text else None))[0]
+                logits = loaded.model(loaded.model.preprocess(images, [text] if text is not None else None))[0]
             latency = (time.perf_counter() - start) * 1000
             values = logits.tolist()
             answers[loaded.name] = ModelAnswer(
@@ -214,8 +262,7 @@ class Predictor:
                 soft_probs=_distribution(values, self.classes, temperature),
                 latency_ms=latency,
             )
-        used = tuple(m for m, on in (("image", use_image), ("text", use_text)) if on)
-        return Prediction(answers[self.teacher.name], answers[self.student.name], temperature, self.classes, used, notes)
+        return answers
 
 
 def _blank_picture():
@@ -224,4 +271,4 @@ def _blank_picture():
     return Image.new("RGBA", (72, 72), (255, 200, 0, 255))
 
 
-__all__ = ["Predictor", "Prediction", "ModelAnswer", "InputError", "ImageError", "clean_text", "check_temperature"]
+__all__ = ["Predictor", "Prediction", "ModelAnswer", "InputError", "ImageError", "clean_text", "check_temperature", "SERVING_THREADS"]

@@ -1,0 +1,122 @@
+"""Shared by the demo's tests: one loaded Predictor per test session, a launched app, and
+pictures of every awkward kind a visitor might upload."""
+
+from __future__ import annotations
+
+import functools
+import io
+import socket
+import struct
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import CHECKPOINTS, ROOT
+from kd.infer import SERVING_THREADS
+
+
+@pytest.fixture(scope="module", autouse=True)
+def torch_threads_as_in_the_app():
+    """Run the models with the torch threads the app serves with, then restore: that is what
+    the demo's tests should see, and the rest of the suite keeps torch's default. Test
+    modules import this fixture to use it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(SERVING_THREADS)
+    yield
+    torch.set_num_threads(before)
+
+
+@functools.cache
+def shared_predictor():
+    """The shipped teacher and student, loaded (and warmed up) once for all the demo's tests."""
+    from kd.infer import Predictor
+
+    return Predictor.from_folder(CHECKPOINTS)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def launched_app():
+    """The real app (app.build_demo on the shipped checkpoints), served on a free port."""
+    import app
+
+    demo = app.build_demo(shared_predictor())
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **app.LAUNCH_OPTIONS)
+    try:
+        yield demo
+    finally:
+        demo.close()
+
+
+EXAMPLE_PICTURE = ROOT / "examples" / "twemoji-1F417.png"  # a boar, in the test split
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def emoji_like(mode: str = "RGBA") -> Image.Image:
+    """A yellow disc on a transparent background, converted to `mode`."""
+    picture = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    yy, xx = np.mgrid[:64, :64]
+    disc = (yy - 32) ** 2 + (xx - 32) ** 2 < 28**2
+    pixels = np.array(picture)
+    pixels[disc] = (255, 200, 0, 255)
+    picture = Image.fromarray(pixels, "RGBA")
+    return picture if mode == "RGBA" else picture.convert("RGB").convert(mode)
+
+
+def decompression_bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A tiny file whose header claims width x height pixels (10 gigapixels by default)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def awkward_pictures() -> dict[str, bytes]:
+    """Files a model can answer (after decoding), by what is awkward about them."""
+    grey16 = Image.fromarray(np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16))  # mode I;16
+    frames = [emoji_like("RGB"), Image.new("RGB", (64, 64), (0, 0, 255))]
+    palette = emoji_like("RGBA").convert("P", palette=Image.Palette.ADAPTIVE)
+    return {
+        "rgba.png": encode(emoji_like("RGBA")),
+        "greyscale.png": encode(emoji_like("L")),
+        "palette.png": encode(palette),
+        "palette-transparent.gif": encode(emoji_like("RGBA").convert("P"), "GIF", transparency=0),
+        "cmyk.jpg": encode(emoji_like("CMYK"), "JPEG"),
+        "animated.gif": encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0),
+        "16-bit.png": encode(grey16),
+    }
+
+
+def broken_pictures() -> dict[str, tuple[bytes, str]]:
+    """Files no model should see, with a phrase the visitor's message must contain."""
+    good = EXAMPLE_PICTURE.read_bytes()
+    return {
+        "not-an-image.png": (b"this is a text file, not a picture", "not an image we can read"),
+        "truncated.png": (good[: len(good) // 2], "damaged or truncated"),
+        "64-megapixels.png": (decompression_bomb_png(8_000, 8_000), "megapixels accepted"),
+        "bomb.png": (decompression_bomb_png(), "decompression bomb"),
+        "empty.png": (b"", "empty"),
+    }
+
+
+def write(folder: Path, name: str, data: bytes) -> Path:
+    path = folder / name
+    path.write_bytes(data)
+    return path
