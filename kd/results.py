@@ -1,0 +1,107 @@
+"""The demo's Results tab as data: the test-set metrics and the training curves.
+
+Everything comes from files the training and evaluation wrote, never from a hand:
+`checkpoints/metrics.json` (`python -m kd evaluate --json`) for the tables, and each
+checkpoint's `config.json` `history` (one row per epoch, recorded while training) for the
+curves. The frames are shaped for Gradio's tables and plots.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from kd.checkpoint import read_config
+
+# Curves worth plotting, and what to call them. A metric a model did not record (the
+# teacher has no agreement with itself) is simply absent from its plot.
+CURVES = {
+    "val_accuracy": "validation accuracy",
+    "val_agreement": "validation agreement with the teacher",
+    "loss": "training loss",
+}
+CURVE_CAPTIONS = {
+    "loss": "The distilled student's loss includes the KL term scaled by T², so it sits higher than the others.",
+}
+
+# One colour per model, the same in every chart (Gradio's defaults colour by order of appearance).
+PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2")
+
+
+def model_colors(names: list[str]) -> dict[str, str]:
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+
+
+def load_metrics(path: str | Path = "checkpoints/metrics.json") -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def results_frame(metrics: dict) -> pd.DataFrame:
+    """One row per model: the test-set figures of `metrics.json`, formatted for reading."""
+    rows = []
+    for name, m in metrics["models"].items():
+        row = {
+            "model": name,
+            "test accuracy": f"{m['accuracy']:.3f}",
+            "macro-F1": f"{m['macro_f1']:.3f}",
+            "agreement with teacher": f"{m['agreement']:.3f}",
+            "KL to teacher": f"{m['kl_to_teacher']:.3f}",
+            "ECE": f"{m['ece']:.3f}",
+            "parameters": f"{m['params'] / 1e6:.2f} M",
+            "size on disk": f"{m['size_mb']:.1f} MB",
+        }
+        if "latency_ms_p50" in m:
+            row["latency p50 / p95"] = f"{m['latency_ms_p50']:.2f} / {m['latency_ms_p95']:.2f} ms"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def per_class_frame(metrics: dict) -> pd.DataFrame:
+    """Test accuracy per class: one row per (class, model), classes in the models' order."""
+    rows = [
+        {"class": cls, "model": name, "accuracy": acc}
+        for name, m in metrics["models"].items()
+        for cls, acc in m["per_class_accuracy"].items()
+        if acc is not None
+    ]
+    return pd.DataFrame(rows, columns=["class", "model", "accuracy"])
+
+
+def per_class_by_model(metrics: dict) -> dict[str, pd.DataFrame]:
+    """The same, one frame per model: a chart each (stacked bars would add accuracies up)."""
+    frame = per_class_frame(metrics)
+    return {name: frame[frame["model"] == name].reset_index(drop=True) for name in metrics["models"]}
+
+
+def per_class_table(metrics: dict) -> pd.DataFrame:
+    """The same, one row per class and one column per model, formatted for reading."""
+    wide = per_class_frame(metrics).pivot(index="class", columns="model", values="accuracy")
+    wide = wide.reindex(index=list(next(iter(metrics["models"].values()))["per_class_accuracy"]), columns=list(metrics["models"]))
+    return wide.map(lambda a: "" if pd.isna(a) else f"{a:.3f}").rename_axis(columns=None).reset_index()
+
+
+def training_histories(checkpoints: str | Path, names: list[str]) -> dict[str, list[dict]]:
+    """Each named checkpoint's per-epoch training record (empty if it kept none)."""
+    return {name: read_config(Path(checkpoints) / name).get("history", []) for name in names}
+
+
+def curve_frame(histories: dict[str, list[dict]], metric: str) -> pd.DataFrame:
+    """One metric over the epochs: one row per (model, epoch) that recorded it."""
+    rows = [
+        {"epoch": row["epoch"], metric: row[metric], "model": name}
+        for name, history in histories.items()
+        for row in history
+        if row.get(metric) is not None
+    ]
+    return pd.DataFrame(rows, columns=["epoch", metric, "model"])
+
+
+def dataset_line(metrics: dict) -> str:
+    """Where the figures come from, in one sentence."""
+    d, s = metrics["dataset"], metrics["settings"]
+    return (
+        f"Test split: {d['evaluated']} held-out examples of `{d['name']}` ({len(d['classes'])} classes), "
+        f"evaluated on {s['machine']} with torch {s['torch']}."
+    )

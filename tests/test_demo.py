@@ -1,0 +1,91 @@
+"""What the demo page shows, from answers with known numbers: no model, no browser."""
+
+import math
+
+import pytest
+
+from kd import demo as page
+from kd.infer import ModelAnswer, Prediction
+
+CLASSES = ["Animals", "Flags", "Food"]
+
+
+def answer(logits: list[float], latency_ms: float, temperature: float = 2.0) -> ModelAnswer:
+    def softmax(t):
+        e = [math.exp(z / t) for z in logits]
+        return {c: v / sum(e) for c, v in zip(CLASSES, e)}
+
+    probs = softmax(1.0)
+    return ModelAnswer(max(probs, key=probs.get), logits, probs, softmax(temperature), latency_ms)
+
+
+def prediction(student_logits=(0.0, 1.0, 3.0), notes=(), used=("image", "text")) -> Prediction:
+    teacher = answer([0.0, 0.0, 4.0], latency_ms=25.0)
+    student = answer(list(student_logits), latency_ms=0.5)
+    return Prediction(teacher, student, 2.0, CLASSES, used, list(notes))
+
+
+TEACHER = page.ModelFacts(params=26_500_361, size_mb=106.01)
+STUDENT = page.ModelFacts(params=1_094_041, size_mb=4.396)
+
+
+def test_side_by_side_rows_hold_this_requests_numbers():
+    rows = {what: (t, s) for what, t, s in page.side_by_side(prediction(), TEACHER, STUDENT)}
+    assert rows["answer"] == ("Food", "Food")
+    assert rows["latency, this request"] == ("25.0 ms", "0.50 ms")
+    assert rows["speed-up"] == ("baseline", "50x faster")
+    assert rows["parameters"] == ("26.50 M", "1.09 M")
+    assert rows["size on disk"] == ("106.0 MB", "4.4 MB")
+    teacher_confidence = math.exp(4) / (2 + math.exp(4))
+    assert rows["confidence (T = 1)"][0] == f"{100 * teacher_confidence:.1f}%"
+
+
+def test_soft_label_frame_is_the_distribution_at_the_temperature_in_class_order():
+    p = prediction()
+    frame = page.soft_label_frame(p.student, "student")
+    assert list(frame["class"]) == CLASSES and set(frame["model"]) == {"student"}
+    assert list(frame["probability"]) == pytest.approx(list(p.student.soft_probs.values()))
+    assert frame["probability"].sum() == pytest.approx(1.0)
+
+
+def test_verdict_says_whether_they_agree_and_gives_the_kl_at_t():
+    agreeing = prediction()
+    assert "They agree" in page.verdict(agreeing) and "both say Food" in page.verdict(agreeing)
+    assert f"at T = 2: **{agreeing.kl_teacher_student:.3f}** nats" in page.verdict(agreeing)
+    disagreeing = prediction(student_logits=(3.0, 0.0, 0.0))
+    assert "They disagree" in page.verdict(disagreeing)
+    assert "the teacher says Food, the student Animals" in page.verdict(disagreeing)
+
+
+def test_comparison_markdown_is_the_verdict_then_a_table_row_per_quantity():
+    text = page.comparison_markdown(prediction(), TEACHER, STUDENT)
+    assert text.startswith(page.verdict(prediction()))
+    assert "| | teacher | student |" in text and "| speed-up | baseline | 50x faster |" in text
+
+
+def test_notes_say_what_was_used_and_what_was_missing():
+    assert page.notes(prediction()) == "Both models answered from the image and text."
+    text_only = prediction(used=("text",), notes=["No image: both models answered from the text alone."])
+    assert page.notes(text_only) == "Both models answered from the text. No image: both models answered from the text alone."
+    # Gradio's example cache escapes text starting with "-", "=", "+" or "@": the notes never do.
+    assert page.notes(text_only)[0].isalpha()
+
+
+def test_top_classes_are_the_probabilities_at_t_1():
+    p = prediction()
+    assert page.top_classes(p.teacher) == p.teacher.probs
+
+
+@pytest.mark.parametrize(
+    "ratio, shown", [(50.0, "50x faster"), (12.4, "12x faster"), (3.26, "3.3x faster"), (0.8, "0.8x faster")]
+)
+def test_speedup_format(ratio, shown):
+    assert page.speedup(ratio) == shown
+
+
+def test_model_facts_of_a_loaded_model():
+    from demo_helpers import shared_predictor
+
+    predictor = shared_predictor()
+    facts = page.ModelFacts.of(predictor.student)
+    assert facts == page.ModelFacts(predictor.student.model.num_params(), predictor.student.size_mb)

@@ -1,0 +1,72 @@
+"""The Results tab's tables and curves come from metrics.json and the checkpoints' histories."""
+
+import json
+
+from conftest import CHECKPOINTS
+from kd import results
+
+
+def metrics(**teacher_overrides) -> dict:
+    def row(acc, per_class, **extra):
+        return {"accuracy": acc, "macro_f1": acc - 0.1, "agreement": 0.9, "kl_to_teacher": 0.25, "ece": 0.05,
+                "params": 2_500_000, "size_mb": 10.04, "per_class_accuracy": per_class, **extra}
+
+    return {
+        "models": {
+            "teacher": row(0.9, {"A": 1.0, "B": 0.8}, latency_ms_p50=20.0, latency_ms_p95=25.5, **teacher_overrides),
+            "student": row(0.7, {"A": 0.5, "B": None}, latency_ms_p50=1.0, latency_ms_p95=1.25),
+        },
+        "dataset": {"evaluated": 10, "name": "toy", "classes": ["A", "B"]},
+        "settings": {"machine": "x86_64, 2 cpus", "torch": "2.x"},
+    }
+
+
+def test_results_frame_formats_every_model_row():
+    frame = results.results_frame(metrics())
+    assert list(frame["model"]) == ["teacher", "student"]
+    teacher = frame.iloc[0]
+    assert teacher["test accuracy"] == "0.900" and teacher["macro-F1"] == "0.800"
+    assert teacher["parameters"] == "2.50 M" and teacher["size on disk"] == "10.0 MB"
+    assert teacher["latency p50 / p95"] == "20.00 / 25.50 ms"
+
+
+def test_per_class_frames_skip_classes_a_model_never_saw():
+    long = results.per_class_frame(metrics())
+    assert len(long) == 3 and set(long["model"]) == {"teacher", "student"}
+    by_model = results.per_class_by_model(metrics())
+    assert list(by_model["student"]["class"]) == ["A"]
+    table = results.per_class_table(metrics())
+    assert list(table.columns) == ["class", "teacher", "student"]
+    assert table.set_index("class").loc["B", "student"] == "" and table.set_index("class").loc["A", "teacher"] == "1.000"
+
+
+def test_curve_frame_has_one_row_per_model_and_epoch_that_recorded_the_metric():
+    histories = {
+        "teacher": [{"epoch": 1, "val_accuracy": 0.5, "loss": 2.0}, {"epoch": 2, "val_accuracy": 0.7, "loss": 1.0}],
+        "student": [{"epoch": 1, "val_accuracy": 0.4, "val_agreement": 0.6, "loss": 3.0}],
+    }
+    accuracy = results.curve_frame(histories, "val_accuracy")
+    assert accuracy.values.tolist() == [[1, 0.5, "teacher"], [2, 0.7, "teacher"], [1, 0.4, "student"]]
+    assert results.curve_frame(histories, "val_agreement")["model"].tolist() == ["student"]
+    assert results.curve_frame(histories, "no_such_metric").empty
+
+
+def test_shipped_metrics_and_histories_fill_the_tab():
+    shipped = results.load_metrics(CHECKPOINTS / "metrics.json")
+    frame = results.results_frame(shipped)
+    assert set(frame["model"]) >= {"teacher", "student", "student_scratch"}
+    for name, row in frame.set_index("model").iterrows():
+        assert row["test accuracy"] == f"{shipped['models'][name]['accuracy']:.3f}"
+    histories = results.training_histories(CHECKPOINTS, list(shipped["models"]))
+    for name, history in histories.items():
+        config = json.loads((CHECKPOINTS / name / "config.json").read_text())
+        assert len(history) == len(config["history"]) > 0
+    assert not results.curve_frame(histories, "val_accuracy").empty
+    assert str(shipped["dataset"]["evaluated"]) in results.dataset_line(shipped)
+
+
+def test_model_colours_are_stable_and_distinct():
+    colors = results.model_colors(["teacher", "student", "student_scratch"])
+    assert len(set(colors.values())) == 3
+    assert results.model_colors(["teacher", "student"]) == {k: colors[k] for k in ("teacher", "student")}
+
