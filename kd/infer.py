@@ -169,10 +169,10 @@ class Predictor:
         self.teacher, self.student = teacher, student
         self.classes: list[str] = teacher.config["classes"]
         self.image_size: int = teacher.config["data"]["image_size"]
-        # One request runs the models at a time: tokenizers are not safe to share between
-        # threads (counting tokens switches truncation off and on), and on a small CPU two
-        # requests at once are no faster than one after the other.
-        self._models_lock = threading.Lock()
+        # Requests from several threads share the tokenizers, which are not safe to share
+        # (counting tokens switches truncation off and on): one thread tokenises at a time.
+        # The models themselves run in parallel.
+        self._tokenizer_lock = threading.Lock()
         if warmup:
             self.warm_up()
 
@@ -233,15 +233,15 @@ class Predictor:
             if not use_text:
                 notes.append("No text: both models answered from the image alone.")
         picture = open_image(image) if use_image else None  # decoding errors surface here
-        with self._models_lock:
-            if use_text:
-                notes += self._token_notes(text)
-            answers = self._answers(picture, text if use_text else None, temperature)
+        if use_text:
+            notes += self._token_notes(text)
+        answers = self._answers(picture, text if use_text else None, temperature)
         used = tuple(m for m, on in (("image", use_image), ("text", use_text)) if on)
         return Prediction(answers[self.teacher.name], answers[self.student.name], temperature, self.classes, used, notes)
 
     def _token_notes(self, text: str) -> list[str]:
-        tokens = self.teacher.model.text_backbone.count_tokens(text) if hasattr(self.teacher.model, "text_backbone") else 0
+        with self._tokenizer_lock:
+            tokens = self.teacher.model.text_backbone.count_tokens(text) if hasattr(self.teacher.model, "text_backbone") else 0
         limit = self.teacher.model.config.max_tokens
         return [f"The text is {tokens} tokens long; the models read its first {limit - 2}."] if tokens > limit else []
 
@@ -252,7 +252,9 @@ class Predictor:
             start = time.perf_counter()
             with torch.inference_mode():
                 images = canonical_image(picture, self.image_size)[None] if picture is not None else None
-                logits = loaded.model(loaded.model.preprocess(images, [text] if text is not None else None))[0]
+                with self._tokenizer_lock:
+                    inputs = loaded.model.preprocess(images, [text] if text is not None else None)
+                logits = loaded.model(inputs)[0]
             latency = (time.perf_counter() - start) * 1000
             values = logits.tolist()
             answers[loaded.name] = ModelAnswer(
