@@ -36,7 +36,7 @@ EXAMPLES = ROOT / "examples"
 # bounded, and each event runs a bounded number of requests at once.
 MAX_FILE_SIZE = "10mb"
 QUEUE_SIZE = 64
-MODEL_CONCURRENCY = 2  # the Predictor runs one request's models at a time; decoding overlaps
+MODEL_CONCURRENCY = 2  # one request per core, each on one torch thread
 RESOFTEN_CONCURRENCY = 4  # re-softening runs no model
 TORCH_THREADS = int(os.environ.get("KD_TORCH_THREADS", SERVING_THREADS))  # why one: see kd.infer
 
