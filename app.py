@@ -97,7 +97,8 @@ class Handlers:
 
     def compare(self, image, text, temperature, modalities):
         prediction = ask(self.predictor, image, text, temperature, modalities)
-        return prediction.to_dict(), page.top_classes(prediction.teacher), page.top_classes(prediction.student), page.notes(prediction)
+        teacher_top, student_top = page.top_classes(prediction.teacher), page.top_classes(prediction.student)
+        return prediction.to_dict(), teacher_top, student_top, page.notes(prediction)
 
     def draw(self, answer):
         if not answer:
@@ -189,7 +190,9 @@ def _demo_tab(handlers: Handlers, examples: Path) -> None:
 
     model_events = dict(concurrency_id="models", concurrency_limit=MODEL_CONCURRENCY)
     gr.on([button.click, text.submit], handlers.compare, inputs, outputs, api_visibility="private", **model_events)
-    answer.change(handlers.draw, answer, [teacher_chart, student_chart, comparison], show_progress="hidden", api_visibility="private")
+    answer.change(
+        handlers.draw, answer, [teacher_chart, student_chart, comparison], show_progress="hidden", api_visibility="private"
+    )
     temperature.input(
         handlers.resoften,
         [answer, temperature],

@@ -86,7 +86,8 @@ def client_run(make_caller, url: str, requests: int, examples: list, times: list
 def load(make_caller, url: str, clients: int, requests: int, examples: list) -> str:
     times: list[float] = []
     errors: list[str] = []
-    threads = [threading.Thread(target=client_run, args=(make_caller, url, requests, examples, times, errors)) for _ in range(clients)]
+    arguments = (make_caller, url, requests, examples, times, errors)
+    threads = [threading.Thread(target=client_run, args=arguments) for _ in range(clients)]
     start = time.perf_counter()
     for t in threads:
         t.start()

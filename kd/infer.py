@@ -273,4 +273,6 @@ def _blank_picture():
     return Image.new("RGBA", (72, 72), (255, 200, 0, 255))
 
 
-__all__ = ["Predictor", "Prediction", "ModelAnswer", "InputError", "ImageError", "clean_text", "check_temperature", "SERVING_THREADS"]
+__all__ = [
+    "Predictor", "Prediction", "ModelAnswer", "InputError", "ImageError", "clean_text", "check_temperature", "SERVING_THREADS",
+]
