@@ -48,14 +48,14 @@ def open_image(source: str | os.PathLike | bytes | Image.Image) -> Image.Image:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 image = Image.open(io.BytesIO(data))
-        except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+            # Pillow's own guard, for sizes far beyond ours: the same message as below.
+            raise ImageError(_too_large_message()) from e
+        except UnidentifiedImageError as e:
             raise ImageError(f"This file is not an image we can read ({_short(e)}).") from e
     width, height = image.size
     if width * height > MAX_PIXELS:
-        raise ImageError(
-            f"The image is {width}x{height} pixels, more than the {MAX_PIXELS // 1_000_000} "
-            "megapixels accepted. Please upload a smaller picture."
-        )
+        raise ImageError(_too_large_message(f"{width}x{height} pixels"))
     if width == 0 or height == 0:
         raise ImageError("The image has no pixels.")
     try:
@@ -106,6 +106,14 @@ def canonical_image(image: Image.Image, size: int) -> torch.Tensor:
 def load_canonical(source: str | os.PathLike | bytes | Image.Image, size: int) -> torch.Tensor:
     """`open_image` then `canonical_image`: the one call the data pipeline and the demo use."""
     return canonical_image(open_image(source), size)
+
+
+def _too_large_message(size: str = "") -> str:
+    size = f" ({size})" if size else ""
+    return (
+        f"The image is larger than the {MAX_PIXELS // 1_000_000} megapixels accepted{size}. "
+        "Please upload a smaller picture."
+    )
 
 
 def _short(error: Exception) -> str:

@@ -73,5 +73,12 @@ def test_decompression_bomb_is_refused_before_decoding():
     # A 1-bit PNG this size compresses to a few kB but would decode to gigabytes as RGBA.
     data = png_bytes(Image.new("1", (side, side)), optimize=True)
     assert len(data) < 200_000
-    with pytest.raises(ImageError, match="megapixels"):
+    with pytest.raises(ImageError, match="larger than the 40 megapixels accepted"):
+        open_image(data)
+
+
+def test_pillows_own_bomb_guard_gets_the_same_clear_message():
+    # Beyond Pillow's limit (~89 MP) Pillow refuses to open the file at all.
+    data = png_bytes(Image.new("1", (12_000, 12_000)), optimize=True)
+    with pytest.raises(ImageError, match="larger than the 40 megapixels accepted"):
         open_image(data)
