@@ -6,6 +6,7 @@
     evaluate       evaluate every checkpoint in a folder; --json writes the metrics
     reproduce      all of the above, from nothing to checkpoints/ and metrics.json
     report         write the results table into the README from metrics.json
+    examples       pick the demo's held-out examples (some the models disagree on)
 
 Errors a user can fix (bad data, a broken checkpoint, missing weights) are printed as one
 clear message and exit with status 2, never as a traceback.
@@ -127,6 +128,12 @@ def cmd_report(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_examples(a: argparse.Namespace) -> int:
+    from kd.examples import main as write_examples
+
+    return write_examples(["--out", a.out, "--checkpoints", a.checkpoints])
+
+
 def build_parser() -> argparse.ArgumentParser:
     from kd.pipeline import DISTILL, STUDENT_TRAIN, TEACHER_TRAIN
 
@@ -170,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoints", default="checkpoints")
     p.add_argument("--readme", default="README.md")
     p.set_defaults(run=cmd_report)
+
+    p = sub.add_parser("examples", help="write the demo's examples (held-out test emoji) to a folder")
+    p.add_argument("--out", default="examples")
+    p.add_argument("--checkpoints", default="checkpoints")
+    p.set_defaults(run=cmd_examples)
     return parser
 
 

@@ -1,6 +1,6 @@
 """The demo's examples: held-out test emoji in every art style, some the models disagree on.
 
-    python -m kd.examples            # (re)write examples/ for the checkpoints in checkpoints/
+    python -m kd examples            # (re)write examples/ for the checkpoints in checkpoints/
 
 writes one small PNG per example and `examples/examples.json`, the manifest the app reads:
 which emoji (its group, style, name and category) each picture is, and what the teacher
@@ -148,7 +148,7 @@ def write_examples(folder: str | Path = "examples", checkpoints: str | Path = "c
         label = test.classes[int(test.labels[i])]
         examples.append(Example(file, test.texts[i], label, test.styles[i], test.groups[i], *answers(i)))
     manifest = {
-        "about": "Held-out test emoji for the demo; written by python -m kd.examples. Rerun it after retraining.",
+        "about": "Held-out test emoji for the demo; written by python -m kd examples. Rerun it after retraining.",
         "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint()},
         "checkpoints": predictor.fingerprint,
         "examples": [asdict(e) for e in examples],
@@ -163,7 +163,7 @@ def picture(dataset: MultimodalDataset, index: int) -> Image.Image:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kd.examples", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m kd examples", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="examples", help="folder to write the PNGs and examples.json to")
     parser.add_argument("--checkpoints", default="checkpoints", help="folder holding teacher/ and student/")
     args = parser.parse_args(argv)

@@ -17,7 +17,7 @@ EXAMPLES = ROOT / "examples"
 @pytest.fixture(scope="module")
 def examples():
     found = load_examples(EXAMPLES)
-    assert found, "no examples/examples.json: run python -m kd.examples"
+    assert found, "no examples/examples.json: run python -m kd examples"
     return found
 
 
@@ -45,7 +45,7 @@ def test_every_art_style_of_the_dataset_has_examples(examples, emoji_dataset):
 def test_some_examples_are_disagreements_for_the_current_checkpoints(examples):
     predictor = shared_predictor()
     answers = [predictor.predict(EXAMPLES / e.file, e.text) for e in examples]
-    assert any(not a.agree for a in answers), "no disagreement left: rerun python -m kd.examples"
+    assert any(not a.agree for a in answers), "no disagreement left: rerun python -m kd examples"
     assert any(a.agree for a in answers)
 
 
