@@ -200,6 +200,11 @@ class TextBackbone(Backbone):
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self.tokenizer.enable_truncation(max_length=max_tokens)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest in the batch
+        # A second, untruncated copy counts tokens; neither is ever reconfigured after this,
+        # so requests on several threads can share them.
+        self._counter = Tokenizer.from_file(str(tokenizer_file))
+        self._counter.no_truncation()
+        self._counter.no_padding()
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         encodings = self.tokenizer.encode_batch(list(texts))
@@ -209,11 +214,7 @@ class TextBackbone(Backbone):
 
     def count_tokens(self, text: str) -> int:
         """Tokens in `text` before truncation, [CLS] and [SEP] included."""
-        self.tokenizer.no_truncation()
-        try:
-            return len(self.tokenizer.encode(text).ids)
-        finally:
-            self.tokenizer.enable_truncation(max_length=self.max_tokens)
+        return len(self._counter.encode(text).ids)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.net(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, D)

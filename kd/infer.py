@@ -13,7 +13,6 @@ a cheap re-softening (`Prediction.at_temperature`) that never re-runs the backbo
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 import unicodedata
 from dataclasses import dataclass, field, replace
@@ -169,10 +168,6 @@ class Predictor:
         self.teacher, self.student = teacher, student
         self.classes: list[str] = teacher.config["classes"]
         self.image_size: int = teacher.config["data"]["image_size"]
-        # Requests from several threads share the tokenizers, which are not safe to share
-        # (counting tokens switches truncation off and on): one thread tokenises at a time.
-        # The models themselves run in parallel.
-        self._tokenizer_lock = threading.Lock()
         if warmup:
             self.warm_up()
 
@@ -240,8 +235,7 @@ class Predictor:
         return Prediction(answers[self.teacher.name], answers[self.student.name], temperature, self.classes, used, notes)
 
     def _token_notes(self, text: str) -> list[str]:
-        with self._tokenizer_lock:
-            tokens = self.teacher.model.text_backbone.count_tokens(text) if hasattr(self.teacher.model, "text_backbone") else 0
+        tokens = self.teacher.model.text_backbone.count_tokens(text) if hasattr(self.teacher.model, "text_backbone") else 0
         limit = self.teacher.model.config.max_tokens
         return [f"The text is {tokens} tokens long; the models read its first {limit - 2}."] if tokens > limit else []
 
@@ -252,9 +246,7 @@ class Predictor:
             start = time.perf_counter()
             with torch.inference_mode():
                 images = canonical_image(picture, self.image_size)[None] if picture is not None else None
-                with self._tokenizer_lock:
-                    inputs = loaded.model.preprocess(images, [text] if text is not None else None)
-                logits = loaded.model(inputs)[0]
+                logits = loaded.model(loaded.model.preprocess(images, [text] if text is not None else None))[0]
             latency = (time.perf_counter() - start) * 1000
             values = logits.tolist()
             answers[loaded.name] = ModelAnswer(
