@@ -62,6 +62,19 @@ class DistillConfig:
     alpha: float = 0.9
     # Weight of the hint loss matching the student's fused embedding to the teacher's.
     hint_weight: float = 0.0
+    # Distil on a transfer set as well (kd.transfer): vocabulary words alone, and training
+    # pictures paired with words, labelled by the teacher. Needs alpha > 0.
+    transfer: bool = False
+    # Transfer examples per step, next to each batch of training examples.
+    transfer_batch: int = 128
+    # "random", or "teacher": start the student's token embeddings from the teacher's,
+    # compressed (kd.compress). Works with any alpha, 0 included.
+    student_init: str = "random"
+
+    @property
+    def uses_teacher(self) -> bool:
+        """False for the labels-only baseline, which never consults the teacher."""
+        return self.alpha > 0 or self.hint_weight > 0
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -9,6 +9,8 @@ A step returns the student's logits and its named, already weighted losses:
 - `loss_kd`   = alpha * T^2 * KL(p_teacher^T || p_student^T)   (`kd.losses.kd_loss`)
 - `loss_ce`   = (1 - alpha) * CE(student, labels), over the examples whose labels may be used
 - `loss_hint` = hint_weight * hint loss on the fused embeddings  (only if hint_weight > 0)
+- `loss_kd_transfer` = alpha * T^2 * KL on a batch of unlabelled transfer examples
+  (`kd.transfer`; only if a transfer set is given)
 With alpha = 0 the teacher is never consulted: the student learns from labels alone.
 """
 
@@ -20,15 +22,24 @@ from torch import nn
 
 from kd.config import DistillConfig
 from kd.losses import hint_loss, kd_loss
-from kd.models import Student, Teacher
+from kd.models import MultimodalClassifier
 from kd.train import Batch, drop_modalities, features_from_batch
+from kd.transfer import TransferSet
 
 # Batch keys the student reads; the teacher's cached features sit under "teacher_*".
 STUDENT_INPUTS = ("pixels", "token_ids", "has_text")
 
 
 class Distiller(nn.Module):
-    def __init__(self, teacher: Teacher, student: Student, config: DistillConfig, modality_dropout: float = 0.0, seed: int = 0):
+    def __init__(
+        self,
+        teacher: MultimodalClassifier,
+        student: MultimodalClassifier,
+        config: DistillConfig,
+        modality_dropout: float = 0.0,
+        seed: int = 0,
+        transfer: TransferSet | None = None,
+    ):
         super().__init__()
         self.teacher = teacher.eval()
         for p in self.teacher.parameters():
@@ -38,16 +49,13 @@ class Distiller(nn.Module):
         # Dropping a modality only makes sense for a student that has both.
         self.modality_dropout = modality_dropout if len(student.config.modalities) == 2 else 0.0
         self.generator = torch.Generator().manual_seed(seed + 1)
+        if transfer is not None and config.alpha == 0:
+            raise ValueError("a transfer set has no labels: it needs alpha > 0")
+        self.transfer = transfer
         self.hint_proj = None
         if config.hint_weight > 0:
-            teacher_width = teacher.config.hidden if teacher.config.head == "mlp" else None
-            if teacher_width is None:
-                raise ValueError("hint loss needs a teacher with an MLP fusion head")
-            self.hint_proj = nn.Linear(student.config.hidden, teacher_width)
-
-    @property
-    def uses_teacher(self) -> bool:
-        return self.config.alpha > 0 or self.config.hint_weight > 0
+            # Projects the student's fused embedding to the teacher's width (FitNets' regressor).
+            self.hint_proj = nn.Linear(student.fused_dim, teacher.fused_dim)
 
     def train(self, mode: bool = True) -> Distiller:
         super().train(mode)
@@ -75,7 +83,7 @@ class Distiller(nn.Module):
         if alpha < 1:
             ce = F.cross_entropy(student_logits[labelled], labels[labelled]) if labelled.any() else student_logits.sum() * 0
             losses["loss_ce"] = (1 - alpha) * ce
-        if self.uses_teacher:
+        if self.config.uses_teacher:
             with torch.no_grad():
                 # The teacher sees the same view as the student: same modalities dropped.
                 teacher_features = features_from_batch(batch, "teacher_").masked(keep_image, keep_text)
@@ -84,4 +92,15 @@ class Distiller(nn.Module):
                 losses["loss_kd"] = alpha * kd_loss(student_logits, teacher_logits, temperature)
             if self.hint_proj is not None:
                 losses["loss_hint"] = self.config.hint_weight * hint_loss(self.hint_proj(student_fused), teacher_fused)
+        if self.transfer is not None:
+            losses["loss_kd_transfer"] = alpha * self._transfer_kd(self.transfer.sample(self.config.transfer_batch))
         return student_logits, losses
+
+    def _transfer_kd(self, batch: Batch) -> torch.Tensor:
+        """KD on unlabelled transfer examples: the student matches the teacher on the same inputs."""
+        inputs = {k: batch[k] for k in STUDENT_INPUTS}
+        features = self.student.forward_features(inputs).masked(batch["has_image"], batch["has_text"])
+        student_logits, _ = self.student.forward_head(features)
+        with torch.no_grad():
+            teacher_logits, _ = self.teacher.forward_head(features_from_batch(batch, "teacher_"))
+        return kd_loss(student_logits, teacher_logits, self.config.temperature)

@@ -16,13 +16,15 @@ import torch
 
 from kd import cache
 from kd.checkpoint import read_config, save_checkpoint
+from kd.compress import init_from_teacher
 from kd.config import DataConfig, DistillConfig, TrainConfig, to_dict
 from kd.data import MultimodalDataset, load_dataset
 from kd.distill import STUDENT_INPUTS, Distiller
 from kd.evaluate import accuracy, agreement, dataset_logits, evaluate_folder
 from kd.features import teacher_features
-from kd.models import MODELS, Features, Student, Teacher, create_model
+from kd.models import MODELS, Features, MultimodalClassifier, create_model
 from kd.train import LabelsOnly, TensorLoader, Trainer
+from kd.transfer import TransferSet
 
 # What `python -m kd reproduce` trains. Chosen on the validation split.
 TEACHER_TRAIN = TrainConfig(epochs=40, batch_size=128, lr=1e-3, weight_decay=0.05, modality_dropout=0.2)
@@ -61,7 +63,7 @@ def train_teacher(
     progress: bool = True,
     dataset: MultimodalDataset | None = None,
     **model_args,
-) -> tuple[Teacher, dict]:
+) -> tuple[MultimodalClassifier, dict]:
     """Train the teacher's fusion head on cached backbone features of the labelled train split."""
     set_seed(train.seed, train.threads)
     dataset = dataset or load_dataset(data, progress=progress)
@@ -101,14 +103,14 @@ def train_teacher(
     return teacher, info
 
 
-def student_inputs(student: Student, dataset: MultimodalDataset) -> dict[str, torch.Tensor]:
+def student_inputs(student: MultimodalClassifier, dataset: MultimodalDataset) -> dict[str, torch.Tensor]:
     """The student's preprocessed inputs for a whole dataset, computed once per run."""
     inputs = student.preprocess(dataset.images, dataset.texts)
     return {k: inputs[k] for k in STUDENT_INPUTS if k in inputs}
 
 
 def distill(
-    teacher: Teacher,
+    teacher: MultimodalClassifier,
     data: DataConfig,
     train: TrainConfig = STUDENT_TRAIN,
     config: DistillConfig = DISTILL,
@@ -119,7 +121,7 @@ def distill(
     dataset: MultimodalDataset | None = None,
     teacher_ref: dict | None = None,
     **student_args,
-) -> tuple[Student, dict]:
+) -> tuple[MultimodalClassifier, dict]:
     """Train a student from scratch with `config` (alpha = 0: on labels alone).
 
     `teacher_ref` (which teacher checkpoint taught it) is stored with the student.
@@ -128,21 +130,29 @@ def distill(
     dataset = dataset or load_dataset(data, progress=progress)
     if teacher.config.num_classes != dataset.num_classes:
         raise ValueError(f"the teacher knows {teacher.config.num_classes} classes, the data has {dataset.num_classes}")
-    model = create_model(student, num_classes=dataset.num_classes, **student_args)
     if MODELS[student].kind != "student":
         raise ValueError(f"{student} is not a student")
-    distiller = Distiller(teacher, model, config, train.modality_dropout, train.seed)
+    model = create_model(student, num_classes=dataset.num_classes, **student_args)
+    if config.student_init == "teacher":
+        init_from_teacher(model, teacher)
+    elif config.student_init != "random":
+        raise ValueError(f"student_init must be 'random' or 'teacher', not {config.student_init!r}")
     start = time.perf_counter()
 
     train_idx = dataset.split_indices("train")
     labelled = labelled_mask(dataset.subset(train_idx), train.label_fraction, train.seed)
-    if not distiller.uses_teacher:
+    if not config.uses_teacher:
         train_idx, labelled = train_idx[labelled], labelled[labelled]  # unlabelled data teaches nothing
     tensors = {k: v[train_idx] for k, v in student_inputs(model, dataset).items()}
     tensors.update({"labels": dataset.labels[train_idx], "labelled": labelled})
-    if distiller.uses_teacher:
+    transfer = None
+    if config.uses_teacher:
         features = teacher_features(teacher, dataset, progress=progress)
         tensors.update({k: v[train_idx] for k, v in _feature_tensors(features, "teacher_").items()})
+        if config.transfer:
+            pixels = tensors.get("pixels", torch.zeros(len(train_idx), 0))
+            transfer = TransferSet(teacher, model, pixels, features.image[train_idx], seed=train.seed)
+    distiller = Distiller(teacher, model, config, train.modality_dropout, train.seed, transfer=transfer)
 
     val = dataset.split("val")
     val_teacher_logits = dataset_logits(teacher, val)
