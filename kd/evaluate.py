@@ -178,7 +178,7 @@ def size_on_disk_mb(folder: Path, model: MultimodalClassifier) -> float:
 
 
 def find_checkpoints(folder: str | Path) -> dict[str, Path]:
-    """Subfolders of `folder` that hold a kd checkpoint, by name, teacher first."""
+    """Subfolders of `folder` that hold a kd checkpoint, by name."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"No checkpoint folder at {folder}.")
@@ -188,7 +188,7 @@ def find_checkpoints(folder: str | Path) -> dict[str, Path]:
             f"{folder} holds no kd checkpoints (folders with a config.json).{pickle_hint(folder)} "
             "Train some with python -m kd reproduce."
         )
-    return dict(sorted(found.items(), key=lambda kv: kv[0] != "teacher"))
+    return found
 
 
 def evaluate_folder(
@@ -204,6 +204,9 @@ def evaluate_folder(
         torch.set_num_threads(threads)
     paths = find_checkpoints(folder)
     configs = {name: read_config(path) for name, path in paths.items()}
+    # Teachers first, then students, each by name: the order tables show them in.
+    order = sorted(paths, key=lambda name: (configs[name].get("kind") != "teacher", name))
+    paths, configs = {n: paths[n] for n in order}, {n: configs[n] for n in order}
     teachers = [n for n, c in configs.items() if c.get("kind") == "teacher"]
     if not teachers:
         raise CheckpointError(f"{folder} has no teacher checkpoint: agreement and KL need one.")

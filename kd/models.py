@@ -107,6 +107,7 @@ class MultimodalClassifier(nn.Module):
     """What teacher and student share: preprocess -> forward_features -> forward_head."""
 
     config: object
+    fused_dim: int  # width of the embedding forward_head returns next to the logits
 
     def forward_head(self, features: Features) -> tuple[torch.Tensor, torch.Tensor]:
         return self.head(features)
@@ -164,8 +165,10 @@ class Teacher(MultimodalClassifier):
         di, dt = self.image_backbone.out_dim, self.text_backbone.out_dim
         if config.head == "mlp":
             self.head = FusionHead(di, dt, config.num_classes, config.hidden, config.dropout)
+            self.fused_dim = config.hidden
         elif config.head == "linear":
             self.head = LinearFusionHead(di, dt, config.num_classes)
+            self.fused_dim = di + dt
         else:
             raise ValueError(f"unknown teacher head {config.head!r}; use 'mlp' or 'linear'")
 
@@ -267,6 +270,7 @@ class Student(MultimodalClassifier):
         self.image_dim = self.image_encoder.out_dim if self.image_encoder else 1
         self.text_dim = self.text_encoder.out_dim if self.text_encoder else 1
         self.head = FusionHead(self.image_dim, self.text_dim, config.num_classes, config.hidden, config.dropout)
+        self.fused_dim = config.hidden
 
     @property
     def tokenizer(self):
@@ -314,6 +318,61 @@ def wordpiece_tokenizer(max_tokens: int):
     return tokenizer
 
 
+# ---------------------------------------------------------------------- classic MLPs
+
+
+@dataclass
+class MLPConfig:
+    num_classes: int = 9
+    # The seed project's classic example: 28 x 28 greyscale pictures, flattened.
+    image_size: int = 28
+    hidden: tuple[int, ...] = (256, 128, 64)
+    modalities: tuple[str, ...] = ("image",)
+
+
+class MLP(MultimodalClassifier):
+    """The seed's classic pair, image only: a teacher MLP 784-256-128-64-K and a student
+    MLP 784-128-64-K, both trained from scratch on 28 x 28 greyscale pictures.
+
+    Its "features" are the flattened pixels, so the same trainer, Distiller and
+    checkpoints run it: the teacher's head is the whole MLP.
+    """
+
+    def __init__(self, config: MLPConfig, pretrained: bool = False):
+        super().__init__()
+        self.config = config
+        layers, width = [], config.image_size**2
+        for hidden in config.hidden:
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        self.layers = nn.Sequential(*layers, nn.Linear(width, config.num_classes))
+        self.fused_dim = config.num_classes  # its "fused embedding" is its logits
+
+    def preprocess(self, images: torch.Tensor | None, texts: list[str] | None) -> dict:
+        batch = _batch_size(images, texts)
+        inputs = {"has_text": torch.zeros(batch, dtype=torch.bool)}
+        if images is not None:
+            size = self.config.image_size
+            grey = images.float().div_(255.0).mean(dim=1, keepdim=True)  # (B, 1, S, S)
+            grey = F.interpolate(grey, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+            inputs["pixels"] = (grey.flatten(1) - 0.5) / 0.5  # (B, 784)
+        return inputs
+
+    def forward_features(self, inputs: dict) -> Features:
+        batch = len(inputs["has_text"])
+        if "pixels" not in inputs:
+            raise ValueError("the classic MLP reads pictures only")
+        return Features(inputs["pixels"], torch.zeros(batch, 1), torch.ones(batch, dtype=torch.bool), inputs["has_text"])
+
+    def forward_head(self, features: Features) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.layers(features.image)
+        return logits, logits
+
+    @property
+    def head(self) -> nn.Module:
+        return self.layers
+
+
 # ---------------------------------------------------------------------------- registry
 
 
@@ -340,6 +399,8 @@ MODELS: dict[str, ModelSpec] = {
     "student": ModelSpec("student", Student, StudentConfig, {}, "small CNN + bag of WordPiece embeddings"),
     "student_image": ModelSpec("student", Student, StudentConfig, {"modalities": ("image",)}, "the student's image branch alone"),
     "student_text": ModelSpec("student", Student, StudentConfig, {"modalities": ("text",)}, "the student's text branch alone"),
+    "mlp_teacher": ModelSpec("teacher", MLP, MLPConfig, {}, "the seed's classic MLP teacher, 784-256-128-64-K, 28 px greyscale"),
+    "mlp_student": ModelSpec("student", MLP, MLPConfig, {"hidden": (128, 64)}, "the seed's classic MLP student, 784-128-64-K"),
 }
 
 

@@ -15,9 +15,9 @@ def images(n=3, seed=0):
 
 @pytest.fixture(scope="module")
 def models(teacher):
-    built = {name: create_model(name, pretrained=False).eval() for name, spec in MODELS.items() if spec.kind == "student"}
+    # Every registered model, with random weights, except the pretrained teacher of the fixture.
+    built = {name: create_model(name, pretrained=False).eval() for name in MODELS if name != "teacher"}
     built["teacher"] = teacher
-    built["teacher_resnet18_bert"] = create_model("teacher_resnet18_bert", pretrained=False).eval()
     return built
 
 
@@ -57,6 +57,13 @@ def test_missing_text_uses_the_learned_missing_vector(teacher):
 def test_unknown_model_name_fails_loudly():
     with pytest.raises(KeyError, match="registered: teacher"):
         create_model("teacher_large")
+
+
+def test_classic_mlps_have_the_seeds_shapes():
+    teacher, student = create_model("mlp_teacher"), create_model("mlp_student")
+    widths = lambda m: [layer.out_features for layer in m.layers if isinstance(layer, torch.nn.Linear)]  # noqa: E731
+    assert widths(teacher) == [256, 128, 64, 9] and widths(student) == [128, 64, 9]
+    assert teacher.layers[0].in_features == student.layers[0].in_features == 784
 
 
 def test_student_is_at_least_20x_smaller_than_the_teacher(teacher):
