@@ -53,8 +53,11 @@ def picture_input(**options) -> gr.Image:
     bomb would fail there with a bare "Error". Passed on as a path instead, it gets
     `kd.images`' message, which says what is wrong and what to do. (Patched on the
     instance: a subclass of a Gradio component makes Gradio write a .pyi file beside it.)
+    `image_mode=None` hands the models the file as uploaded: Gradio's default converts it
+    to RGB first, which turns a transparent background black and clips 16-bit pixels, so
+    the models would see a picture `kd.images` never made.
     """
-    image = gr.Image(type="filepath", **options)
+    image = gr.Image(type="filepath", image_mode=None, **options)
     open_upload = image.preprocess
 
     def upload_path(payload):

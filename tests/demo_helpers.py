@@ -1,5 +1,6 @@
-"""Shared by the demo's tests: one loaded Predictor per test session, a launched app, and
-pictures of every awkward kind a visitor might upload."""
+"""Shared by the demo's tests: one loaded Predictor per test session, a launched app,
+pictures of every awkward kind a visitor might upload, and what a good answer and a
+clear message look like."""
 
 from __future__ import annotations
 
@@ -120,3 +121,33 @@ def write(folder: Path, name: str, data: bytes) -> Path:
     path = folder / name
     path.write_bytes(data)
     return path
+
+
+def assert_valid_answer(answer: dict, classes: list[str]) -> None:
+    """Both models named one of the classes, with probabilities that sum to 1."""
+    for model in ("teacher", "student"):
+        assert answer[model]["label"] in classes
+        for distribution in (answer[model]["probs"], answer[model]["soft_probs"]):
+            assert list(distribution) == classes
+            assert sum(distribution.values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def assert_same_answer(served: dict, direct: dict) -> None:
+    """The app's answer equals the Predictor's, up to float noise, except latency, which is
+    this request's own."""
+    for model in ("teacher", "student"):
+        assert served[model]["label"] == direct[model]["label"]
+        assert served[model]["probs"] == pytest.approx(direct[model]["probs"], abs=1e-6)
+        assert served[model]["soft_probs"] == pytest.approx(direct[model]["soft_probs"], abs=1e-6)
+        assert served[model]["latency_ms"] > 0
+    assert served["agree"] == direct["agree"]
+    assert served["kl_teacher_student"] == pytest.approx(direct["kl_teacher_student"], abs=1e-6)
+    assert (served["temperature"], served["used"], served["notes"]) == (direct["temperature"], direct["used"], direct["notes"])
+
+
+def assert_clear_message(message: str) -> None:
+    """A sentence written for a person: not Gradio's bare "Error", not a traceback."""
+    assert message.strip() and message.strip() != "Error"
+    assert "Traceback" not in message and 'File "' not in message
+    assert message[0].isupper() and message.rstrip().endswith((".", "!", "?")), message
+
