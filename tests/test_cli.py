@@ -1,11 +1,13 @@
 """The command line: a card for the data, and clear one-line errors instead of tracebacks."""
 
+import hashlib
+import json
 import os
-import pickle
 import subprocess
 import sys
 
 from conftest import ROOT
+from demo_helpers import pickle_that_writes
 
 
 def run_kd(*args, cwd=ROOT):
@@ -21,14 +23,10 @@ def test_data_prints_the_dataset_card():
 
 def test_evaluate_on_a_pickle_is_a_clear_error_and_runs_nothing(tmp_path):
     marker = tmp_path / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
+    payload = pickle_that_writes(marker)  # loading it would create the marker
     folder = tmp_path / "checkpoints" / "teacher"
     folder.mkdir(parents=True)
-    (folder / "model.pt").write_bytes(pickle.dumps(Payload()))
+    (folder / "model.pt").write_bytes(payload)
     result = run_kd("evaluate", "--checkpoints", str(tmp_path / "checkpoints"), "--no-speed")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and result.stderr.startswith("error: ")
@@ -38,6 +36,17 @@ def test_evaluate_on_a_pickle_is_a_clear_error_and_runs_nothing(tmp_path):
     (folder / "config.json").write_text("{not json")  # now it looks like a checkpoint, but is broken
     result = run_kd("evaluate", "--checkpoints", str(tmp_path / "checkpoints"), "--no-speed")
     assert result.returncode == 2 and "not valid JSON" in result.stderr and "Traceback" not in result.stderr
+    assert not marker.exists()
+
+    # The pickle renamed model.safetensors, its hash recorded as a real save would: the
+    # hash check passes, and safetensors refuses to read it.
+    (folder / "model.pt").rename(folder / "model.safetensors")
+    config = {"format": "kd-checkpoint", "format_version": 1, "model": "teacher", "kind": "teacher", "model_args": {},
+              "weights_sha256": hashlib.sha256(payload).hexdigest()}
+    (folder / "config.json").write_text(json.dumps(config))
+    result = run_kd("evaluate", "--checkpoints", str(tmp_path / "checkpoints"), "--no-speed")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "teacher/model.safetensors is not a readable safetensors file" in result.stderr
     assert not marker.exists()
 
 
