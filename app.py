@@ -134,9 +134,12 @@ class Handlers:
 # ----------------------------------------------------------------------------------- page
 
 
-def build_demo(predictor: Predictor, checkpoints: Path = CHECKPOINTS, examples: Path = EXAMPLES) -> gr.Blocks:
+def build_demo(
+    predictor: Predictor, checkpoints: Path = CHECKPOINTS, examples: Path = EXAMPLES, queue_size: int = QUEUE_SIZE
+) -> gr.Blocks:
     """The whole app around one loaded `Predictor`; nothing is launched. `checkpoints`
-    holds the metrics.json and training histories the Results tab shows."""
+    holds the metrics.json and training histories the Results tab shows; past `queue_size`
+    waiting requests, a new one is turned away with "busy, try again"."""
     with gr.Blocks(title="Teacher vs student: knowledge distillation, live") as demo:
         gr.Markdown(
             "# Teacher vs student\n"
@@ -150,7 +153,7 @@ def build_demo(predictor: Predictor, checkpoints: Path = CHECKPOINTS, examples: 
             _results_tab(checkpoints)
         with gr.Tab("About"):
             gr.Markdown(ABOUT)
-    demo.queue(max_size=QUEUE_SIZE)
+    demo.queue(max_size=queue_size)
     return demo
 
 

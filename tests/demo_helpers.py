@@ -48,11 +48,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def launched_app():
-    """The real app (app.build_demo on the shipped checkpoints), served on a free port."""
+def launched_app(predictor=None, **build_options):
+    """The real app (app.build_demo, by default on the shipped checkpoints), served on a free port."""
     import app
 
-    demo = app.build_demo(shared_predictor())
+    demo = app.build_demo(predictor or shared_predictor(), **build_options)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **app.LAUNCH_OPTIONS)
     try:
         yield demo
