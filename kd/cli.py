@@ -25,8 +25,9 @@ from kd.config import DataConfig, DistillConfig, TrainConfig, from_dict
 from kd.data import DataError, dataset_card, load_dataset
 from kd.images import ImageError
 from kd.models import MODELS
+from kd.train import ResumeError
 
-USER_ERRORS = (DataError, CheckpointError, BackboneError, ImageError, FileNotFoundError)
+USER_ERRORS = (DataError, CheckpointError, BackboneError, ImageError, FileNotFoundError, ResumeError)
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -48,6 +49,7 @@ def _train_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
     g.add_argument("--modality-dropout", type=float, default=defaults.modality_dropout, help="chance of hiding the image, or the text, of a training example")
     g.add_argument("--label-fraction", type=float, default=defaults.label_fraction, help="fraction of training emoji whose labels may be used")
     g.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    g.add_argument("--resume", action="store_true", help="continue a run into the same --out that was interrupted")
 
 
 def _data_config(a: argparse.Namespace) -> DataConfig:
@@ -75,7 +77,7 @@ def cmd_data(a: argparse.Namespace) -> int:
 def cmd_train_teacher(a: argparse.Namespace) -> int:
     from kd.pipeline import train_teacher
 
-    _, info = train_teacher(_data_config(a), _train_config(a), model=a.model, out=a.out)
+    _, info = train_teacher(_data_config(a), _train_config(a), model=a.model, out=a.out, resume=a.resume)
     best = max(r["val_accuracy"] for r in info["history"])
     print(f"saved {a.model} to {a.out}: best val accuracy {best:.3f} in {info['train_seconds']:.0f} s")
     return 0
@@ -88,8 +90,13 @@ def cmd_distill(a: argparse.Namespace) -> int:
     if teacher_config["kind"] != "teacher":
         raise CheckpointError(f"{a.teacher} holds a {teacher_config['kind']}, not a teacher.")
     data = from_dict(DataConfig, teacher_config["data"])
-    config = DistillConfig(temperature=a.temperature, alpha=a.alpha, hint_weight=a.hint_weight)
-    _, info = distill(teacher, data, _train_config(a), config, student=a.student, out=a.out, teacher_ref=teacher_reference(a.teacher))
+    config = DistillConfig(
+        temperature=a.temperature, alpha=a.alpha, hint_weight=a.hint_weight,
+        transfer=a.transfer and a.alpha > 0, student_init=a.student_init,
+    )
+    _, info = distill(
+        teacher, data, _train_config(a), config, student=a.student, out=a.out, teacher_ref=teacher_reference(a.teacher), resume=a.resume
+    )
     best = max(r["val_accuracy"] for r in info["history"])
     how = "on labels alone" if config.alpha == 0 else f"with KD (T={config.temperature:g}, alpha={config.alpha:g})"
     print(f"saved {a.student} trained {how} to {a.out}: best val accuracy {best:.3f} in {info['train_seconds']:.0f} s")
@@ -157,7 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student", default="student", choices=[n for n, s in MODELS.items() if s.kind == "student"])
     p.add_argument("--temperature", type=float, default=DISTILL.temperature)
     p.add_argument("--alpha", type=float, default=DISTILL.alpha, help="weight of the KD term; 0 trains on labels alone")
-    p.add_argument("--hint-weight", type=float, default=DISTILL.hint_weight)
+    p.add_argument("--hint-weight", type=float, default=DISTILL.hint_weight, help="weight of the hint loss on the fused embeddings")
+    p.add_argument("--transfer", action=argparse.BooleanOptionalAction, default=DISTILL.transfer,
+                   help="also distil on unlabelled vocabulary words and picture+word pairs (kd/transfer.py)")
+    p.add_argument("--student-init", choices=("random", "teacher"), default=DISTILL.student_init,
+                   help="'teacher': start the student's token embeddings from the teacher's, compressed")
     p.add_argument("--out", default="checkpoints/student")
     p.set_defaults(run=cmd_distill)
 

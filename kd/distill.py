@@ -57,6 +57,11 @@ class Distiller(nn.Module):
             # Projects the student's fused embedding to the teacher's width (FitNets' regressor).
             self.hint_proj = nn.Linear(student.fused_dim, teacher.fused_dim)
 
+    @property
+    def generators(self) -> list[torch.Generator]:
+        """Every random generator a step draws from (saved and restored to resume training)."""
+        return [self.generator] + ([self.transfer.generator] if self.transfer is not None else [])
+
     def train(self, mode: bool = True) -> Distiller:
         super().train(mode)
         self.teacher.eval()  # the teacher's dropout stays off: it gives one answer per input
@@ -98,7 +103,7 @@ class Distiller(nn.Module):
 
     def _transfer_kd(self, batch: Batch) -> torch.Tensor:
         """KD on unlabelled transfer examples: the student matches the teacher on the same inputs."""
-        inputs = {k: batch[k] for k in STUDENT_INPUTS}
+        inputs = {k: batch[k] for k in STUDENT_INPUTS if k in batch}
         features = self.student.forward_features(inputs).masked(batch["has_image"], batch["has_text"])
         student_logits, _ = self.student.forward_head(features)
         with torch.no_grad():

@@ -16,6 +16,7 @@ import torch
 
 from kd import cache
 from kd.checkpoint import read_config, save_checkpoint
+from kd.augment import mixed_views, view_features
 from kd.compress import init_from_teacher
 from kd.config import DataConfig, DistillConfig, TrainConfig, to_dict
 from kd.data import MultimodalDataset, load_dataset
@@ -62,9 +63,13 @@ def train_teacher(
     pretrained: bool = True,
     progress: bool = True,
     dataset: MultimodalDataset | None = None,
+    resume: bool = False,
     **model_args,
 ) -> tuple[MultimodalClassifier, dict]:
-    """Train the teacher's fusion head on cached backbone features of the labelled train split."""
+    """Train the teacher's fusion head on cached backbone features of the labelled train split.
+
+    With `out`, training can be resumed (`resume=True`) after a crash: see `Trainer`.
+    """
     set_seed(train.seed, train.threads)
     dataset = dataset or load_dataset(data, progress=progress)
     teacher = create_model(model, pretrained=pretrained, num_classes=dataset.num_classes, **model_args)
@@ -88,7 +93,11 @@ def train_teacher(
     loader = TensorLoader({**_feature_tensors(feature_rows(train_idx)), "labels": dataset.labels[train_idx]}, train.batch_size, seed=train.seed)
     step = LabelsOnly(teacher, train.modality_dropout, train.seed)
     desc = Path(out).name if out else model
-    history = Trainer(teacher.head, step, train, evaluate, progress=progress, desc=desc).fit(loader)
+    trainer = Trainer(
+        teacher.head, step, train, evaluate, progress=progress, desc=desc,
+        state_path=training_state(out), generators=[step.generator],
+    )
+    history = trainer.fit(loader, resume=resume)
     info = {
         "classes": dataset.classes,
         "data": to_dict(data),
@@ -100,6 +109,7 @@ def train_teacher(
     }
     if out is not None:
         save_checkpoint(out, teacher, model, **info)
+        training_state(out).unlink(missing_ok=True)
     return teacher, info
 
 
@@ -120,11 +130,14 @@ def distill(
     on_epoch: list[Callable[[dict], None]] = (),
     dataset: MultimodalDataset | None = None,
     teacher_ref: dict | None = None,
+    resume: bool = False,
+    should_stop: Callable[[], bool] | None = None,
     **student_args,
 ) -> tuple[MultimodalClassifier, dict]:
     """Train a student from scratch with `config` (alpha = 0: on labels alone).
 
-    `teacher_ref` (which teacher checkpoint taught it) is stored with the student.
+    `teacher_ref` (which teacher checkpoint taught it) is stored with the student. With
+    `out`, a crashed run continues with `resume=True`; `should_stop()` ends it early.
     """
     set_seed(train.seed, train.threads)
     dataset = dataset or load_dataset(data, progress=progress)
@@ -149,9 +162,8 @@ def distill(
     if config.uses_teacher:
         features = teacher_features(teacher, dataset, progress=progress)
         tensors.update({k: v[train_idx] for k, v in _feature_tensors(features, "teacher_").items()})
-        if config.transfer:
-            pixels = tensors.get("pixels", torch.zeros(len(train_idx), 0))
-            transfer = TransferSet(teacher, model, pixels, features.image[train_idx], seed=train.seed)
+        if config.transfer or config.views:
+            transfer = _transfer_set(teacher, model, dataset, train_idx, tensors, features, config, train.seed, progress)
     distiller = Distiller(teacher, model, config, train.modality_dropout, train.seed, transfer=transfer)
 
     val = dataset.split("val")
@@ -164,9 +176,11 @@ def distill(
 
     loader = TensorLoader(tensors, train.batch_size, seed=train.seed)
     trainer = Trainer(
-        model, distiller, train, evaluate, parameters=distiller.trainable_parameters(), on_epoch=on_epoch, progress=progress, desc=Path(out).name if out else student
+        model, distiller, train, evaluate, parameters=distiller.trainable_parameters(), on_epoch=on_epoch,
+        progress=progress, desc=Path(out).name if out else student, should_stop=should_stop,
+        state_path=training_state(out), generators=distiller.generators,
     )
-    history = trainer.fit(loader)
+    history = trainer.fit(loader, resume=resume)
     info = {
         "classes": dataset.classes,
         "data": to_dict(data),
@@ -180,7 +194,32 @@ def distill(
     }
     if out is not None:
         save_checkpoint(out, model, student, **info)
+        training_state(out).unlink(missing_ok=True)
     return model, info
+
+
+def _transfer_set(teacher, student, dataset, train_idx, tensors, features, config, seed, progress) -> TransferSet:
+    """The unlabelled examples the teacher labels for the student (kd/transfer.py)."""
+    # No text of a held-out example is ever shown, though it is unlabelled: the test
+    # measures how the student does on emoji it has never met, in any form.
+    held_out = {text for text, split in zip(dataset.texts, dataset.splits) if split != "train"}
+    pixels = tensors.get("pixels", torch.zeros(len(train_idx), 0))
+    view_pixels = view_teacher_image = None
+    if config.views:
+        views = mixed_views(dataset.images[train_idx], config.views, seed)  # (V, N, 3, S, S)
+        view_teacher_image = view_features(teacher, views, progress=progress).flatten(0, 1)
+        view_pixels = student.preprocess(views.flatten(0, 1), None)["pixels"]
+    return TransferSet(
+        teacher,
+        student,
+        pixels,
+        features.image[train_idx],
+        exclude=held_out,
+        words=None if config.transfer else [],
+        view_pixels=view_pixels,
+        view_teacher_image=view_teacher_image,
+        seed=seed,
+    )
 
 
 def reproduce(out: str | Path = "checkpoints", data: DataConfig | None = None, progress: bool = True) -> dict:
@@ -218,6 +257,11 @@ def reproduce(out: str | Path = "checkpoints", data: DataConfig | None = None, p
     }
     write_json(out / "reproduce.json", timing)
     return metrics
+
+
+def training_state(out: str | Path | None) -> Path | None:
+    """Where a run writing to `out` keeps what it needs to resume (removed once it is saved)."""
+    return Path(out) / ".training-state.safetensors" if out is not None else None
 
 
 def teacher_reference(folder: str | Path) -> dict:

@@ -9,8 +9,10 @@ head) or from a teacher (`kd.distill.Distiller`) is the step's business.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
+from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
 import torch
@@ -18,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from kd import cache
 from kd.config import TrainConfig
 from kd.models import Features
 
@@ -78,12 +81,26 @@ class LabelsOnly:
         return logits, {"loss_ce": F.cross_entropy(logits, batch["labels"])}
 
 
+class ResumeError(ValueError):
+    """A saved training state cannot be resumed; the message says why and what to do."""
+
+
+class TrainingStopped(RuntimeError):
+    """`should_stop()` asked the trainer to stop before the last epoch."""
+
+
 class Trainer:
     """AdamW with a cosine schedule over `config.epochs`; returns one history row per epoch.
 
     `evaluate()` is called after every epoch and returns metrics (it must include
     `val_accuracy`); the module's weights from the best epoch are restored at the end.
-    `on_epoch(row)` callbacks see each row as it is made (live curves in the app).
+    `on_epoch(row)` callbacks see each row as it is made (live curves in the app), and
+    `should_stop()`, asked after every step, ends training early with `TrainingStopped`.
+
+    With a `state_path`, everything needed to continue (weights, optimizer, schedule,
+    history, best weights so far and every random generator in play) is written there
+    atomically after each epoch, and `fit(loader, resume=True)` continues from it: a run
+    killed at any moment and resumed ends as the uninterrupted run would have.
     """
 
     def __init__(
@@ -96,20 +113,29 @@ class Trainer:
         on_epoch: list[Callable[[dict], None]] = (),
         progress: bool = True,
         desc: str = "train",
+        should_stop: Callable[[], bool] | None = None,
+        state_path: Path | None = None,
+        generators: list[torch.Generator] = (),
     ):
         self.module, self.step, self.config, self.evaluate = module, step, config, evaluate
         self.parameters = [p for p in (parameters or module.parameters()) if p.requires_grad]
         self.on_epoch, self.progress, self.desc = list(on_epoch), progress, desc
+        self.should_stop = should_stop or (lambda: False)
+        self.state_path, self.generators = state_path, list(generators)
 
-    def fit(self, loader: TensorLoader) -> list[dict]:
+    def fit(self, loader: TensorLoader, resume: bool = False) -> list[dict]:
         config = self.config
         optimizer = torch.optim.AdamW(self.parameters, lr=config.lr, weight_decay=config.weight_decay)
         total = max(1, config.epochs * len(loader))
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, total) / total)))
-        history, best_score, best_state = [], -math.inf, None
-        bar = tqdm(total=total, desc=self.desc, disable=not self.progress, mininterval=0.5, dynamic_ncols=True)
-        start = time.perf_counter()
-        for epoch in range(1, config.epochs + 1):
+        run = {"history": [], "best_score": -math.inf, "best_state": None}
+        generators = [loader.generator, *self.generators]
+        if resume and self.state_path is not None and self.state_path.is_file():
+            run = self._load_state(optimizer, schedule, generators)
+        history = run["history"]
+        bar = tqdm(total=total, initial=len(history) * len(loader), desc=self.desc, disable=not self.progress, mininterval=0.5, dynamic_ncols=True)
+        start = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
+        for epoch in range(len(history) + 1, config.epochs + 1):
             self.module.train()
             sums, correct, seen, seen_labelled = {}, 0, 0, 0
             for batch in loader:
@@ -128,6 +154,9 @@ class Trainer:
                 seen_labelled += labelled.sum().item()
                 bar.update(1)
                 bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}", acc=f"{correct / max(seen_labelled, 1):.3f}", refresh=False)
+                if self.should_stop():
+                    bar.close()
+                    raise TrainingStopped(f"stopped during epoch {epoch}")
             self.module.eval()
             row = {"epoch": epoch, **{k: v / seen for k, v in sums.items()}}
             row["loss"] = sum(v for k, v in row.items() if k.startswith("loss_"))
@@ -136,12 +165,66 @@ class Trainer:
             row["seconds"] = time.perf_counter() - start
             history.append(row)
             bar.set_postfix(epoch=epoch, loss=f"{row['loss']:.3f}", val_acc=f"{row['val_accuracy']:.3f}")
-            if row["val_accuracy"] > best_score:
-                best_score, best_state = row["val_accuracy"], copy.deepcopy(self.module.state_dict())
+            if row["val_accuracy"] > run["best_score"]:
+                run["best_score"], run["best_state"] = row["val_accuracy"], copy.deepcopy(self.module.state_dict())
+            if self.state_path is not None:
+                self._save_state(run, optimizer, schedule, generators)
             for callback in self.on_epoch:
                 callback(row)
         bar.close()
-        if best_state is not None:
-            self.module.load_state_dict(best_state)
+        if run["best_state"] is not None:
+            self.module.load_state_dict(run["best_state"])
         self.module.eval()
         return history
+
+    # A resumable state is one safetensors file: tensors under prefixed names, the rest as JSON.
+
+    def _extra_parameters(self) -> list[tuple[int, nn.Parameter]]:
+        """Trained parameters outside the module (a hint projection), by optimizer index."""
+        own = {id(p) for p in self.module.parameters()}
+        return [(i, p) for i, p in enumerate(self.parameters) if id(p) not in own]
+
+    def _save_state(self, run: dict, optimizer, schedule, generators: list[torch.Generator]) -> None:
+        tensors = {f"module.{k}": v for k, v in self.module.state_dict().items()}
+        tensors |= {f"param.{i}": p.detach() for i, p in self._extra_parameters()}
+        tensors |= {f"best.{k}": v for k, v in (run["best_state"] or {}).items()}
+        opt = optimizer.state_dict()
+        for i, state in opt["state"].items():
+            tensors |= {f"optim.{i}.{k}": v for k, v in state.items()}
+        tensors |= {f"rng.{i}": g.get_state() for i, g in enumerate(generators)}
+        tensors["rng.torch"] = torch.get_rng_state()
+        meta = {
+            "history": run["history"],
+            "best_score": run["best_score"],
+            "param_groups": opt["param_groups"],
+            "schedule": schedule.state_dict(),
+            "config": dataclasses.asdict(self.config),
+        }
+        cache.save_tensors(self.state_path, tensors, meta)
+
+    def _load_state(self, optimizer, schedule, generators: list[torch.Generator]) -> dict:
+        loaded = cache.load_tensors(self.state_path)
+        if loaded is None:
+            raise ResumeError(f"{self.state_path} is not a readable training state; delete it to start afresh.")
+        tensors, meta = loaded
+        if meta["config"] != dataclasses.asdict(self.config):
+            raise ResumeError(f"{self.state_path} was saved by a run with other settings; delete it or resume with the same ones.")
+
+        def part(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        self.module.load_state_dict(part("module."))
+        with torch.no_grad():
+            for i, p in self._extra_parameters():
+                p.copy_(tensors[f"param.{i}"])
+        state: dict[int, dict] = {}
+        for key, value in part("optim.").items():
+            index, name = key.split(".", 1)
+            state.setdefault(int(index), {})[name] = value
+        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        schedule.load_state_dict(meta["schedule"])
+        for i, g in enumerate(generators):
+            g.set_state(tensors[f"rng.{i}"])
+        torch.set_rng_state(tensors["rng.torch"])
+        best = part("best.")
+        return {"history": meta["history"], "best_score": meta["best_score"], "best_state": best or None}
