@@ -57,7 +57,11 @@ def word_features(teacher: Teacher, words: list[str], batch_size: int = 256) -> 
 
 
 class TransferSet:
-    """Samples unlabelled transfer batches: a word alone, or a training picture with a word.
+    """Samples unlabelled transfer batches, each example one of:
+
+    - a word alone (text only);
+    - a training picture with a word;
+    - an augmented, mixed view of training pictures alone (`kd.augment`), if views are given.
 
     Each batch carries the student's inputs and the teacher's cached features for exactly
     the same inputs, so the teacher's soft labels are computed on what the student sees.
@@ -69,32 +73,49 @@ class TransferSet:
         student: Student,
         pixels: torch.Tensor,  # (P, 3, s, s) the student's training pictures, preprocessed
         teacher_image: torch.Tensor,  # (P, Di) the teacher's features of the same pictures
-        words: list[str] | None = None,
-        with_picture: float = 0.5,  # share of transfer examples that pair a word with a picture
+        exclude: set[str] = frozenset(),  # texts never to show: those of held-out examples
+        words: list[str] | None = None,  # None: the vocabulary's words; []: no words at all
+        view_pixels: torch.Tensor | None = None,  # (V, s', s') student inputs of augmented views, flattened
+        view_teacher_image: torch.Tensor | None = None,  # (V, Di) the teacher's features of the same views
         seed: int = 0,
     ):
-        words = words if words is not None else vocabulary_words(student.config.max_tokens)
-        self.token_ids = student.preprocess(None, words)["token_ids"]  # (W, L)
-        self.teacher_text = word_features(teacher, words)  # (W, Dt)
+        has_image = "image" in student.config.modalities
+        has_text = "text" in student.config.modalities
+        words = vocabulary_words(student.config.max_tokens) if words is None else words
+        words = [w for w in words if w not in exclude] if has_text else []
+        self.token_ids = student.preprocess(None, words)["token_ids"] if words else None  # (W, L)
+        self.teacher_text = word_features(teacher, words) if words else torch.zeros(1, teacher.text_backbone.out_dim)
         self.pixels, self.teacher_image = pixels, teacher_image
-        self.with_picture = with_picture if "image" in student.config.modalities else 0.0
+        self.view_pixels, self.view_teacher_image = view_pixels, view_teacher_image
+        # Share of each kind of example: word alone, picture + word, augmented view alone.
+        shares = [1.0 if words else 0.0, 0.5 if words and has_image else 0.0, 0.5 if has_image and view_pixels is not None else 0.0]
+        if not any(shares):
+            raise ValueError("nothing to transfer to this student: no words it can read and no augmented views")
+        self.shares = torch.tensor(shares)
         self.generator = torch.Generator().manual_seed(seed + 2)
-        self.size = len(words)
+        self.size = max(len(words), 1)
 
     def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
         g = self.generator
+        kind = torch.multinomial(self.shares, batch_size, replacement=True, generator=g)  # 0 word, 1 pair, 2 view
         word = torch.randint(0, self.size, (batch_size,), generator=g)
         picture = torch.randint(0, len(self.pixels), (batch_size,), generator=g)
-        has_image = torch.rand(batch_size, generator=g) < self.with_picture
-        has_text = torch.ones(batch_size, dtype=torch.bool)
-        return {
-            "pixels": self.pixels[picture],
-            "token_ids": self.token_ids[word],
+        pixels, teacher_image = self.pixels[picture], self.teacher_image[picture]
+        if self.view_pixels is not None:
+            view = torch.randint(0, len(self.view_pixels), (batch_size,), generator=g)
+            is_view = kind == 2
+            pixels = torch.where(is_view[:, None, None, None], self.view_pixels[view], pixels)
+            teacher_image = torch.where(is_view[:, None], self.view_teacher_image[view], teacher_image)
+        has_image, has_text = kind > 0, kind < 2
+        batch = {
+            "pixels": pixels,
             "has_text": has_text,
             "has_image": has_image,
-            "teacher_image": self.teacher_image[picture] * has_image[:, None],
-            "teacher_text": self.teacher_text[word],
+            "teacher_image": teacher_image * has_image[:, None],
+            "teacher_text": self.teacher_text[word] * has_text[:, None],
             "teacher_has_image": has_image,
             "teacher_has_text": has_text,
         }
-
+        if self.token_ids is not None:
+            batch["token_ids"] = self.token_ids[word]
+        return batch

@@ -36,19 +36,48 @@ def test_the_teacher_knows_words_no_emoji_name_taught_it(teacher):
     assert f[0] @ f[1] > f[0] @ f[2]
 
 
+def rows_of(samples, table):
+    """Which row of `table` each sample is (they are exact copies)."""
+    return [int(torch.nonzero((table == x).flatten(1).all(1))[0]) for x in samples]
+
+
 def test_transfer_batches_pair_the_same_inputs_for_teacher_and_student(teacher):
     student = create_model("student")
-    pixels = torch.randn(10, 3, 32, 32)
-    teacher_image = torch.randn(10, 1280)
-    transfer = TransferSet(teacher, student, pixels, teacher_image, words=["dog", "pizza", "violin"], with_picture=0.5)
-    batch = transfer.sample(64)
-    assert batch["token_ids"].shape[0] == 64 and batch["pixels"].shape == (64, 3, 32, 32)
-    with_picture = batch["has_image"]
-    assert 0 < with_picture.sum() < 64 and torch.equal(batch["teacher_has_image"], with_picture)
-    assert (batch["teacher_image"][~with_picture] == 0).all()
-    # Each example's teacher features are those of its own picture.
-    rows = [int(torch.nonzero((pixels == p).flatten(1).all(1))[0]) for p in batch["pixels"][with_picture]]
-    assert torch.equal(batch["teacher_image"][with_picture], teacher_image[rows])
+    pixels, teacher_image = torch.randn(10, 3, 32, 32), torch.randn(10, 1280)
+    view_pixels, view_image = torch.randn(6, 3, 32, 32), torch.randn(6, 1280)
+    transfer = TransferSet(teacher, student, pixels, teacher_image, words=["dog", "pizza", "violin"],
+                           view_pixels=view_pixels, view_teacher_image=view_image)
+    b = transfer.sample(256)
+    word_only = ~b["has_image"]
+    pair = b["has_image"] & b["has_text"]
+    view = b["has_image"] & ~b["has_text"]
+    assert word_only.any() and pair.any() and view.any()
+    assert torch.equal(b["teacher_has_image"], b["has_image"]) and torch.equal(b["teacher_has_text"], b["has_text"])
+    assert (b["teacher_image"][word_only] == 0).all() and (b["teacher_text"][view] == 0).all()
+    # Each picture's teacher features are those of that very picture, or of that very view.
+    assert torch.equal(b["teacher_image"][pair], teacher_image[rows_of(b["pixels"][pair], pixels)])
+    assert torch.equal(b["teacher_image"][view], view_image[rows_of(b["pixels"][view], view_pixels)])
+    # ... and each word's teacher features are that word's.
+    words = word_features(teacher, ["dog", "pizza", "violin"])
+    assert torch.equal(b["teacher_text"][word_only], words[rows_of(b["token_ids"][word_only], transfer.token_ids)])
+
+
+def test_held_out_texts_are_never_shown(teacher):
+    student = create_model("student")
+    transfer = TransferSet(teacher, student, torch.randn(2, 3, 32, 32), torch.randn(2, 1280),
+                           exclude={"dog"}, words=["dog", "pizza"])
+    assert transfer.size == 1
+    assert torch.equal(transfer.token_ids, student.preprocess(None, ["pizza"])["token_ids"])
+
+
+def test_an_image_only_student_transfers_on_views_alone(teacher):
+    student = create_model("student_image")
+    with pytest.raises(ValueError, match="nothing to transfer"):
+        TransferSet(teacher, student, torch.randn(2, 3, 32, 32), torch.randn(2, 1280))
+    transfer = TransferSet(teacher, student, torch.randn(2, 3, 32, 32), torch.randn(2, 1280),
+                           view_pixels=torch.randn(3, 3, 32, 32), view_teacher_image=torch.randn(3, 1280))
+    b = transfer.sample(16)
+    assert b["has_image"].all() and not b["has_text"].any() and "token_ids" not in b
 
 
 def test_distiller_adds_a_transfer_loss_only_with_a_teacher(teacher):
@@ -74,3 +103,13 @@ def test_compressed_init_keeps_related_words_close(teacher):
     e = torch.nn.functional.normalize(table[[vocab["dog"], vocab["cat"], vocab["tuesday"]]], dim=1)
     assert e[0] @ e[1] > e[0] @ e[2]
     assert compressed_token_embeddings(teacher, 8).shape == (30522, 8)
+
+
+def test_mixed_views_are_deterministic_and_differ_from_the_pictures(small_dataset):
+    from kd.augment import mixed_views
+
+    images = small_dataset.images[:6]
+    a, b = mixed_views(images, 2, seed=0), mixed_views(images, 2, seed=0)
+    assert a.shape == (2, 6, 3, 72, 72) and a.dtype == torch.uint8 and torch.equal(a, b)
+    assert not torch.equal(a[0], images) and not torch.equal(a[0], a[1])
+    assert not torch.equal(mixed_views(images, 1, seed=1)[0], a[0])
