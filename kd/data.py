@@ -84,6 +84,14 @@ class MultimodalDataset:
     def split(self, split: str) -> MultimodalDataset:
         return self.subset(self.split_indices(split))
 
+    def inputs_fingerprint(self) -> str:
+        """A hash of the pictures and texts alone: what a model's features depend on (the
+        category and subcategory datasets share it)."""
+        h = hashlib.sha256()
+        h.update(self.images.numpy().tobytes())
+        h.update(json.dumps(self.texts).encode())
+        return h.hexdigest()[:20]
+
     def fingerprint(self) -> str:
         """A hash of every example and its split: equal fingerprints, equal data."""
         h = hashlib.sha256()

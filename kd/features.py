@@ -2,7 +2,7 @@
 
 The backbones are frozen, so their outputs on a given picture and text never change:
 training the teacher's head and every distillation epoch reuse them. The cache key holds
-everything the features depend on: the dataset's fingerprint, each backbone's name and
+everything the features depend on: the dataset's pictures and texts, each backbone's name and
 weights hash, and the preprocessing (input size, token limit). Change any of them and
 the features are recomputed. Backbones with random weights (tests) are never cached, nor
 are the features of a teacher without pretrained backbones (the classic MLP), which are
@@ -29,7 +29,7 @@ def features_key(teacher: MultimodalClassifier, dataset: MultimodalDataset) -> s
     if not weights or any(w["sha256"] is None for w in weights):
         return None
     c = teacher.config
-    return cache.cache_key("teacher-features", FEATURES_VERSION, dataset.fingerprint(), weights, c.image_size, c.max_tokens)
+    return cache.cache_key("teacher-features", FEATURES_VERSION, dataset.inputs_fingerprint(), weights, c.image_size, c.max_tokens)
 
 
 @torch.no_grad()
@@ -51,5 +51,5 @@ def teacher_features(teacher: MultimodalClassifier, dataset: MultimodalDataset, 
     features.text *= features.has_text[:, None]  # an empty text is no text
     if path is not None:
         tensors = {"image": features.image, "text": features.text, "has_image": features.has_image, "has_text": features.has_text}
-        cache.save_tensors(path, tensors, {"dataset": dataset.fingerprint(), "backbones": [w.to_dict() for w in teacher.backbone_weights]})
+        cache.save_tensors(path, tensors, {"inputs": dataset.inputs_fingerprint(), "backbones": [w.to_dict() for w in teacher.backbone_weights]})
     return features
