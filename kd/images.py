@@ -30,6 +30,8 @@ WHITE = (255, 255, 255)
 BACKGROUND_TOLERANCE = 8
 # Margin kept around the content, as a fraction of its longer side.
 MARGIN = 0.06
+# Pictures longer than this on a side are reduced to it before their content is found.
+PREVIEW_SIDE = 1024
 
 
 class ImageError(ValueError):
@@ -52,7 +54,7 @@ def open_image(source: str | os.PathLike | bytes | Image.Image) -> Image.Image:
             # Pillow's own guard, for sizes far beyond ours: the same message as below.
             raise ImageError(_too_large_message()) from e
         except UnidentifiedImageError as e:
-            raise ImageError(f"This file is not an image we can read ({_short(e)}).") from e
+            raise ImageError("This file is not an image we can read: upload a PNG, JPEG, GIF, WebP or BMP picture.") from e
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise ImageError(_too_large_message(f"{width}x{height} pixels"))
@@ -84,8 +86,16 @@ def _to_rgba(image: Image.Image) -> Image.Image:
 
 
 def canonical_image(image: Image.Image, size: int) -> torch.Tensor:
-    """An RGBA picture as a white-backed, content-cropped, square (3, size, size) uint8 tensor."""
+    """An RGBA picture as a white-backed, content-cropped, square (3, size, size) uint8 tensor.
+
+    The content is resized before it is padded, so a long thin picture (say 100000 x 1)
+    costs what a small one does, not the memory of a full-size square.
+    """
     rgba = _to_rgba(image)
+    if max(rgba.size) > PREVIEW_SIDE:
+        # Large uploads: find the content on a reduced copy; it is shrunk far more anyway.
+        rgba = rgba.copy()
+        rgba.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.BOX)
     background = Image.new("RGBA", rgba.size, WHITE + (255,))
     rgb = Image.alpha_composite(background, rgba).convert("RGB")
 
@@ -95,11 +105,11 @@ def canonical_image(image: Image.Image, size: int) -> torch.Tensor:
         rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
         rgb = rgb.crop((cols[0], rows[0], cols[-1] + 1, rows[-1] + 1))
 
-    side = max(rgb.size)
-    side += 2 * round(side * MARGIN)
-    square = Image.new("RGB", (side, side), WHITE)
-    square.paste(rgb, ((side - rgb.width) // 2, (side - rgb.height) // 2))
-    square = square.resize((size, size), Image.Resampling.LANCZOS)
+    # The content's longer side fills the square but for a margin on each side.
+    scale = size / (max(rgb.size) * (1 + 2 * MARGIN))
+    width, height = (max(1, round(side * scale)) for side in rgb.size)
+    square = Image.new("RGB", (size, size), WHITE)
+    square.paste(rgb.resize((width, height), Image.Resampling.LANCZOS), ((size - width) // 2, (size - height) // 2))
     return torch.from_numpy(np.array(square, dtype=np.uint8)).permute(2, 0, 1).contiguous()
 
 

@@ -130,7 +130,9 @@ def clean_text(text: str | None) -> tuple[str, list[str]]:
     if text is None:
         return "", []
     notes = []
-    text = unicodedata.normalize("NFC", str(text))
+    # Cut very long input before any work on it; the exact limit is applied below.
+    text = str(text)[: 2 * MAX_TEXT_CHARS]
+    text = unicodedata.normalize("NFC", text)
     text = "".join(c if c.isprintable() or c in " \t\n" else " " for c in text)
     text = " ".join(text.split())
     if len(text) > MAX_TEXT_CHARS:

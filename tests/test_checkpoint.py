@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from kd.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from kd.config import DataConfig, to_dict
 from kd.models import create_model
 
 IMAGES = torch.randint(0, 256, (4, 3, 72, 72), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
@@ -18,8 +19,9 @@ def saved(tmp_path_factory, teacher):
     folder = tmp_path_factory.mktemp("ckpt")
     torch.manual_seed(1)
     student = create_model("student").eval()
-    save_checkpoint(folder / "student", student, "student", classes=list("abcdefghi"))
-    save_checkpoint(folder / "teacher", teacher, "teacher", classes=list("abcdefghi"))
+    info = {"classes": list("abcdefghi"), "data": to_dict(DataConfig())}
+    save_checkpoint(folder / "student", student, "student", **info)
+    save_checkpoint(folder / "teacher", teacher, "teacher", **info)
     return folder, student
 
 
@@ -89,5 +91,5 @@ def test_a_pickle_is_never_loaded(tmp_path):
 
 
 def test_missing_folder_says_how_to_make_one(tmp_path):
-    with pytest.raises(CheckpointError, match="python -m kd reproduce"):
+    with pytest.raises(CheckpointError, match="Train one with python -m kd reproduce"):
         load_checkpoint(tmp_path / "nothing")

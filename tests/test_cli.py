@@ -42,7 +42,7 @@ def test_evaluate_on_a_pickle_is_a_clear_error_and_runs_nothing(tmp_path):
     # hash check passes, and safetensors refuses to read it.
     (folder / "model.pt").rename(folder / "model.safetensors")
     config = {"format": "kd-checkpoint", "format_version": 1, "model": "teacher", "kind": "teacher", "model_args": {},
-              "weights_sha256": hashlib.sha256(payload).hexdigest()}
+              "classes": ["a", "b"], "data": {}, "weights_sha256": hashlib.sha256(payload).hexdigest()}
     (folder / "config.json").write_text(json.dumps(config))
     result = run_kd("evaluate", "--checkpoints", str(tmp_path / "checkpoints"), "--no-speed")
     assert result.returncode == 2 and "Traceback" not in result.stderr
