@@ -33,8 +33,11 @@ def compressed_token_embeddings(teacher: Teacher, dim: int) -> torch.Tensor:
 @torch.no_grad()
 def init_from_teacher(student: Student, teacher: Teacher) -> None:
     """Overwrite the student's token embeddings with the teacher's, compressed."""
-    if student.text_encoder is None:
-        raise ValueError("this student has no text branch to initialise")
+    if getattr(student, "text_encoder", None) is None:
+        raise ValueError(
+            f"student_init='teacher' starts a student's token embeddings from the teacher's, but "
+            f"{type(student).__name__} has no token embeddings: use student_init='random' (--student-init random)"
+        )
     weight = student.text_encoder.embedding.weight
     table = compressed_token_embeddings(teacher, weight.shape[1])
     if table.shape[0] != weight.shape[0]:

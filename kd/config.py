@@ -70,7 +70,7 @@ class DistillConfig:
     # view. 0: none. Computing them costs about 10 ms per view and picture, once (cached).
     views: int = 0
     # Transfer examples per step, next to each batch of training examples.
-    transfer_batch: int = 512
+    transfer_batch: int = 384
     # "random", or "teacher": start the student's token embeddings from the teacher's,
     # compressed (kd.compress). Works with any alpha, 0 included.
     student_init: str = "random"

@@ -27,7 +27,7 @@ from kd.train import Batch, drop_modalities, features_from_batch
 from kd.transfer import TransferSet
 
 # Batch keys the student reads; the teacher's cached features sit under "teacher_*".
-STUDENT_INPUTS = ("pixels", "token_ids", "has_text")
+STUDENT_INPUTS = ("pixels", "token_ids", "has_text", "has_image")
 
 
 class Distiller(nn.Module):

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 # The seed's classic MLPs train in seconds and go through the same Trainer as every model.
 TEACHER = ["train-teacher", "--model", "mlp_teacher", "--epochs", "8", "--lr", "1e-3", "--threads", "1"]
-STUDENT = ["distill", "--student", "mlp_student", "--epochs", "8", "--lr", "1e-3", "--threads", "1", "--no-transfer"]
+STUDENT = ["distill", "--student", "mlp_student", "--epochs", "8", "--lr", "1e-3", "--threads", "1", "--no-transfer", "--student-init", "random"]
 
 
 def kd(*args, **kwargs):
