@@ -5,7 +5,8 @@
     distill        train a student from the teacher (--alpha 0: on labels alone)
     evaluate       evaluate every checkpoint in a folder; --json writes the metrics
     reproduce      all of the above, from nothing to checkpoints/ and metrics.json
-    report         write the results table into the README from metrics.json
+    experiments    the distillation study: which methods beat labels alone, over seeds
+    report         write the results and the study's tables into the README
     examples       pick the demo's held-out examples (some the models disagree on)
 
 Errors a user can fix (bad data, a broken checkpoint, missing weights) are printed as one
@@ -127,11 +128,20 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiments(a: argparse.Namespace) -> int:
+    from kd.experiments import run_study, tables_markdown
+
+    tables = run_study(Path(a.out), tuple(a.seeds), a.workers, a.epochs)
+    print(tables_markdown(tables))
+    print(f"wrote {a.out}/tables.md and {a.out}/tables.json")
+    return 0
+
+
 def cmd_report(a: argparse.Namespace) -> int:
     from kd.report import update_readme
 
-    update_readme(Path(a.readme), Path(a.checkpoints))
-    print(f"updated {a.readme} from {a.checkpoints}/metrics.json")
+    update_readme(Path(a.readme), Path(a.checkpoints), Path(a.experiments))
+    print(f"updated {a.readme} from {a.checkpoints}/metrics.json and {a.experiments}/tables.json")
     return 0
 
 
@@ -184,8 +194,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="checkpoints")
     p.set_defaults(run=cmd_reproduce)
 
-    p = sub.add_parser("report", help="write the README's results table from metrics.json")
+    p = sub.add_parser("experiments", help="the distillation study (resumable; about 2 hours on 2 cores)")
+    p.add_argument("--out", default="experiments", help="where runs.jsonl, tables.md and tables.json go")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--workers", type=int, default=2, help="worker processes, one torch thread each")
+    p.add_argument("--epochs", type=int, default=None, help="student epochs (default: the shipped recipe's)")
+    p.set_defaults(run=cmd_experiments)
+
+    p = sub.add_parser("report", help="write the README's results and study tables")
     p.add_argument("--checkpoints", default="checkpoints")
+    p.add_argument("--experiments", default="experiments", help="the study's folder (tables.json)")
     p.add_argument("--readme", default="README.md")
     p.set_defaults(run=cmd_report)
 

@@ -1,8 +1,9 @@
 """Tables made from metrics files, for the terminal and for the README.
 
-The README's results sit between two markers and are rewritten by `python -m kd report`,
-so every figure it shows comes from `checkpoints/metrics.json` (and the timing of the
-last `python -m kd reproduce`, `checkpoints/reproduce.json`), never from a hand.
+The README's results sit between markers and are rewritten by `python -m kd report`, so
+every figure it shows comes from `checkpoints/metrics.json` (and the timing of the last
+`python -m kd reproduce`, `checkpoints/reproduce.json`) or from the distillation study
+(`experiments/tables.json`, written by `python -m kd experiments`), never from a hand.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-START, END = "<!-- results:start -->", "<!-- results:end -->"
+RESULTS = ("<!-- results:start -->", "<!-- results:end -->")
+STUDY = ("<!-- study:start -->", "<!-- study:end -->")
 
 
 def _ratio(a: float | None, b: float | None) -> str:
@@ -72,10 +74,24 @@ def readme_section(checkpoints: Path) -> str:
     return "\n".join(parts)
 
 
-def update_readme(readme: Path, checkpoints: Path) -> None:
-    text = readme.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise ValueError(f"{readme} has no {START} ... {END} markers to write the results between")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{readme_section(checkpoints)}\n{END}{tail}", encoding="utf-8")
+def study_section(experiments: Path) -> str:
+    from kd.experiments import tables_markdown
+
+    return tables_markdown(json.loads((experiments / "tables.json").read_text(encoding="utf-8")))
+
+
+def replace_between(text: str, markers: tuple[str, str], body: str) -> str:
+    start, end = markers
+    if start not in text or end not in text:
+        raise ValueError(f"the README has no {start} ... {end} markers to write between")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
+def update_readme(readme: Path, checkpoints: Path, experiments: Path | None = None) -> None:
+    """Rewrite the results section, and the study's section when its tables exist."""
+    text = replace_between(readme.read_text(encoding="utf-8"), RESULTS, readme_section(checkpoints))
+    if experiments is not None and (experiments / "tables.json").is_file():
+        text = replace_between(text, STUDY, study_section(experiments))
+    readme.write_text(text, encoding="utf-8")

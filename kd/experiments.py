@@ -1,0 +1,294 @@
+"""The distillation study: when does a small student learn more from the teacher than from labels?
+
+    python -m kd experiments                 # every run, 2 worker processes; resumable
+    python -m kd experiments --seeds 0       # one seed: a quicker, rougher table
+
+Each run trains a student (and, once per setting and seed, its teacher's head) and records
+the student's validation and test accuracy and its agreement with its teacher. Finished
+runs are appended to `<out>/runs.jsonl` as they end, so an interrupted study resumes where
+it stopped. The comparisons the targets are judged on run every seed (3), the sweeps around
+them the first seed: about 2 hours on 2 cores. The tables (mean +- std over seeds) go to
+`<out>/tables.md` and `<out>/tables.json`; `python -m kd report` copies them into the README.
+
+What is compared (see `STUDY`):
+- settings: all labels; few labels (5%, 10%, 25% of training emoji labelled, the teacher
+  trained on the same labels and soft-labelling the rest); the ~99 subcategories;
+- methods: labels only; logit KD (Hinton); KD + hint on the fused embedding (FitNets);
+  KD + consistent augmentation (function matching); KD + transfer set (kd/transfer.py);
+  compressed teacher init (kd/compress.py), with labels only and combined;
+- cross-modal students: the image branch alone and the text branch alone, taught by the
+  multimodal teacher, against their labels-only twins;
+- the temperature T and the weight alpha of the shipped recipe;
+- the size frontier: smaller and larger students, labels only against the shipped recipe;
+- the seed's classic MLP pair on 28 px greyscale pictures.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from kd.config import DataConfig, DistillConfig, TrainConfig
+
+SEEDS = (0, 1, 2)
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    label: str = "category"
+    label_fraction: float = 1.0
+    teacher: str = "teacher"
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    distill: DistillConfig
+    student: str = "student"
+    student_args: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Run:
+    table: str
+    setting: Setting
+    method: Method
+    seed: int
+
+    def key(self) -> str:
+        """What the run computes: two rows of different tables (the shipped recipe in the main
+        table and at T = 4 in the temperature sweep) share one run."""
+        m = self.method
+        return json.dumps([asdict(self.setting), m.student, asdict(m.distill), m.student_args, self.seed], sort_keys=True)
+
+
+def study(seeds: tuple[int, ...] = SEEDS) -> list[Run]:
+    """Every row of the study's tables, one Run per seed. The comparisons the targets are
+    judged on take every seed; the sweeps around them take the first seed only, to fit the
+    study into about two hours on 2 cores."""
+    from kd.pipeline import DISTILL
+
+    labels_only = DistillConfig(alpha=0.0)
+    kd = DistillConfig(temperature=DISTILL.temperature, alpha=DISTILL.alpha)
+    methods = {
+        "labels only": Method("labels only", labels_only),
+        "logit KD": Method("logit KD", kd),
+        "KD + hint": Method("KD + hint (fused embedding)", replace(kd, hint_weight=1.0)),
+        "KD + augmentation": Method("KD + consistent augmentation", replace(kd, views=8)),
+        "KD + transfer": Method("KD + transfer set", replace(kd, transfer=True)),
+        "init": Method("compressed teacher init, labels only", replace(labels_only, student_init="teacher")),
+        "shipped": Method("shipped: init + KD + transfer", DISTILL),
+    }
+    first = seeds[:1]
+    runs: list[Run] = []
+
+    def add(table: str, setting: Setting, names: list[str] | list[Method], seeds: tuple[int, ...] = first) -> None:
+        for m in names:
+            method = methods[m] if isinstance(m, str) else m
+            runs.extend(Run(table, setting, method, seed) for seed in seeds)
+
+    everything = Setting("all labels")
+    add("main", everything, ["labels only", "logit KD", "KD + hint"], seeds)
+    add("main", everything, ["KD + augmentation", "KD + transfer", "init"])
+    add("main", everything, ["shipped"], seeds)
+    for fraction in (0.25, 0.10, 0.05):
+        add("main", Setting(f"{fraction:.0%} labels", label_fraction=fraction), ["labels only", "logit KD", "shipped"])
+    add("main", Setting("subcategories", label="subcategory"), ["labels only", "logit KD", "shipped"])
+
+    for student, kinds in (("student_image", ("labels only", "logit KD")), ("student_text", ("labels only", "shipped"))):
+        add("cross-modal", everything, [replace(methods[k], student=student) for k in kinds])
+
+    shipped = methods["shipped"]
+    for t in (1.0, 2.0, 4.0, 8.0, 16.0):
+        add("temperature", everything, [replace(shipped, name=f"T = {t:g}", distill=replace(DISTILL, temperature=t))])
+    for a in (0.25, 0.5, 0.75, 0.9, 1.0):
+        add("alpha", everything, [replace(shipped, name=f"alpha = {a:g}", distill=replace(DISTILL, alpha=a))])
+
+    for size, args in SIZES.items():
+        for kind in ("labels only", "shipped"):
+            add("size", everything, [replace(methods[kind], name=f"{size}: {methods[kind].name}", student_args=args)])
+
+    classic = Setting("all labels", teacher="mlp_teacher")
+    add("classic", classic, [Method("labels only", labels_only, student="mlp_student"), Method("logit KD", kd, student="mlp_student")], seeds)
+    return runs
+
+
+# The size frontier: the student's image and text widths scaled down and up.
+SIZES = {
+    "S": {"channels": (16, 32, 64, 128), "text_dim": 12, "hidden": 48},
+    "M (shipped)": {},
+    "L": {"channels": (48, 96, 192, 384), "text_dim": 48, "hidden": 96},
+}
+
+
+# -------------------------------------------------------------------------------- runs
+
+
+_TEACHERS: dict = {}  # per worker process: (setting, seed) -> (dataset, teacher)
+
+
+def _teacher(setting: Setting, seed: int):
+    """The dataset and the teacher of (setting, seed), trained once per worker process."""
+    from kd.data import load_dataset
+    from kd.pipeline import TEACHER_TRAIN, train_teacher
+
+    if (setting, seed) not in _TEACHERS:
+        data = DataConfig(label=setting.label)
+        dataset = load_dataset(data, progress=False)
+        train = replace(TEACHER_TRAIN, seed=seed, label_fraction=setting.label_fraction)
+        if setting.teacher == "mlp_teacher":
+            train = replace(train, lr=1e-3, modality_dropout=0.0)
+        teacher, _ = train_teacher(data, train, model=setting.teacher, dataset=dataset, progress=False)
+        _TEACHERS[(setting, seed)] = dataset, teacher
+    return _TEACHERS[(setting, seed)]
+
+
+def run_one(run: Run, epochs: int | None = None) -> dict:
+    """Train the student of one run and measure it against its teacher."""
+    import torch
+
+    from kd.evaluate import accuracy, agreement, dataset_logits
+    from kd.pipeline import STUDENT_TRAIN, distill
+
+    torch.set_num_threads(1)  # one worker process per core
+    dataset, teacher = _teacher(run.setting, run.seed)
+    start = time.perf_counter()
+    train = replace(STUDENT_TRAIN, seed=run.seed, label_fraction=run.setting.label_fraction, epochs=epochs or STUDENT_TRAIN.epochs)
+    if run.method.student == "mlp_student":
+        train = replace(train, lr=1e-3, modality_dropout=0.0)
+    data = DataConfig(label=run.setting.label)
+    student, _ = distill(teacher, data, train, run.method.distill, student=run.method.student, dataset=dataset,
+                         progress=False, **run.method.student_args)
+    test, val = dataset.split("test"), dataset.split("val")
+    teacher_test, logits = dataset_logits(teacher, test), dataset_logits(student, test)
+    return {
+        "key": run.key(),
+        "setting": run.setting.name,
+        "method": run.method.name,
+        "student": run.method.student,
+        "seed": run.seed,
+        "epochs": train.epochs,
+        "test_accuracy": accuracy(logits, test.labels),
+        "val_accuracy": accuracy(dataset_logits(student, val), val.labels),
+        "test_agreement": agreement(logits, teacher_test),
+        "teacher_test_accuracy": accuracy(teacher_test, test.labels),
+        "params": student.num_params(),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def run_study(out: Path, seeds: tuple[int, ...] = SEEDS, workers: int = 2, epochs: int | None = None) -> dict:
+    """Run every run not yet in `out/runs.jsonl` (in the study's order: the comparisons the
+    targets are judged on first), then write the tables."""
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "runs.jsonl"
+    done = {json.loads(line)["key"] for line in log.read_text().splitlines()} if log.is_file() else set()
+    pending = {r.key(): r for r in study(seeds) if r.key() not in done}
+    print(f"{len(pending)} runs to do, {len(done)} already done", flush=True)
+    start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(run_one, run, epochs) for run in pending.values()]
+        for finished, future in enumerate(as_completed(futures), 1):
+            row = future.result()
+            with log.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(f"[{finished}/{len(futures)}, {(time.perf_counter() - start) / 60:.0f} min] {row['setting']} | "
+                  f"{row['student']} | {row['method']} | seed {row['seed']}: test {row['test_accuracy']:.3f} "
+                  f"({row['seconds']:.0f} s)", flush=True)
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    tables = summarize(rows, seeds)
+    (out / "tables.json").write_text(json.dumps(tables, indent=2) + "\n")
+    (out / "tables.md").write_text(tables_markdown(tables) + "\n")
+    return tables
+
+
+# ------------------------------------------------------------------------------ tables
+
+
+def _mean_std(values: list[float]) -> dict:
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0, "n": len(values)}
+
+
+def summarize(rows: list[dict], seeds: tuple[int, ...] = SEEDS) -> dict:
+    """Mean and std over seeds of each row of each table, in the study's order; rows whose
+    runs have not finished yet are left out."""
+    by_key = {row["key"]: row for row in rows}
+    cells: dict[tuple, list[dict]] = defaultdict(list)
+    for run in study(seeds):
+        if run.key() in by_key:
+            cells[(run.table, run.setting.name, run.method.name, run.method.student)].append(by_key[run.key()])
+    tables: dict[str, list[dict]] = defaultdict(list)
+    for (table, setting, method, student), group in cells.items():
+        tables[table].append(
+            {
+                "setting": setting,
+                "method": method,
+                "student": student,
+                **{m: _mean_std([r[m] for r in group]) for m in METRICS},
+                "params": group[0]["params"],
+                "epochs": group[0]["epochs"],
+                "seeds": sorted(r["seed"] for r in group),
+            }
+        )
+    return dict(tables)
+
+
+METRICS = ("test_accuracy", "val_accuracy", "test_agreement", "teacher_test_accuracy")
+
+
+def headline(tables: dict) -> str | None:
+    """The shipped recipe against labels only, all labels, over the seeds both ran."""
+    rows = {r["method"]: r for r in tables.get("main", []) if r["setting"] == "all labels"}
+    shipped = next((r for name, r in rows.items() if name.startswith("shipped")), None)
+    labels = rows.get("labels only")
+    if not shipped or not labels:
+        return None
+    s, l, t = shipped["test_accuracy"], labels["test_accuracy"], shipped["teacher_test_accuracy"]
+    gap = 100 * (s["mean"] - l["mean"])
+    spread = 100 * max(s["std"], l["std"])
+    return (
+        f"With every label, the shipped recipe beats the same student on labels only by {gap:+.1f} points "
+        f"(test accuracy {s['mean']:.3f} against {l['mean']:.3f}; the larger std of the two is {spread:.1f} points, "
+        f"{len(shipped['seeds'])} seeds) and keeps {s['mean'] / t['mean']:.1%} of its teacher's accuracy ({t['mean']:.3f})."
+    )
+
+
+TABLE_TITLES = {
+    "main": "Students by setting and method",
+    "cross-modal": "Cross-modal students (one branch, taught by the multimodal teacher)",
+    "temperature": "Temperature T (shipped recipe, all labels)",
+    "alpha": "Weight alpha of the KD terms (shipped recipe, all labels)",
+    "size": "Size frontier: student size against accuracy",
+    "classic": "The seed's classic MLPs (28 px greyscale, picture only)",
+}
+
+
+def _pm(cell: dict) -> str:
+    return f"{cell['mean']:.3f} ± {cell['std']:.3f}" if cell["n"] > 1 else f"{cell['mean']:.3f}"
+
+
+def tables_markdown(tables: dict) -> str:
+    parts = [line] if (line := headline(tables)) else []
+    for table, title in TABLE_TITLES.items():
+        rows = tables.get(table)
+        if not rows:
+            continue
+        parts += ["", f"#### {title}", "",
+                  "| setting | student | method | params | test acc | val acc | agreement | teacher test acc | seeds |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            parts.append(
+                f"| {r['setting']} | `{r['student']}` | {r['method']} | {r['params'] / 1e6:.2f} M | {_pm(r['test_accuracy'])} "
+                f"| {_pm(r['val_accuracy'])} | {_pm(r['test_agreement'])} | {_pm(r['teacher_test_accuracy'])} "
+                f"| {len(r['seeds'])} |"
+            )
+    epochs = sorted({r["epochs"] for rows in tables.values() for r in rows})
+    parts += ["", f"Test split unless marked val; mean ± std over seeds where a row ran more than one; students trained "
+              f"{'/'.join(map(str, epochs))} epochs; each seed trains its own teacher. Written by `python -m kd experiments`."]
+    return "\n".join(parts)

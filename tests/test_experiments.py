@@ -1,0 +1,91 @@
+"""The distillation study: its plan, its tables, and the README sections written from them."""
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from kd.experiments import SEEDS, headline, run_one, study, summarize, tables_markdown
+from kd.pipeline import DISTILL
+from kd.report import RESULTS, STUDY, replace_between, update_readme
+
+
+def fake_rows(accuracy_of) -> list[dict]:
+    """One finished row per distinct run of the study, with the accuracy `accuracy_of(run)`."""
+    rows = {}
+    for run in study():
+        rows.setdefault(run.key(), {
+            "key": run.key(), "setting": run.setting.name, "method": run.method.name, "student": run.method.student,
+            "seed": run.seed, "epochs": 40, "test_accuracy": accuracy_of(run), "val_accuracy": 0.5,
+            "test_agreement": 0.8, "teacher_test_accuracy": 0.9, "params": 800_000, "seconds": 1.0,
+        })
+    return list(rows.values())
+
+
+def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
+    runs = study()
+    main = [r for r in runs if r.table == "main" and r.setting.name == "all labels"]
+    for name in ("labels only", "logit KD", "KD + hint (fused embedding)", "shipped: init + KD + transfer"):
+        assert sorted(r.seed for r in main if r.method.name == name) == list(SEEDS), name
+    shipped = next(r for r in main if r.method.name.startswith("shipped"))
+    assert shipped.method.distill == DISTILL
+    # the sweeps reuse the shipped run at its own T and alpha instead of training it again
+    same = [r for r in runs if r.key() == shipped.key()]
+    assert {r.table for r in same} == {"main", "temperature", "alpha", "size"}
+
+
+def test_runs_that_differ_have_different_keys():
+    a = study()[0]
+    assert a.key() != replace(a, seed=a.seed + 1).key()
+    assert a.key() != replace(a, method=replace(a.method, distill=replace(a.method.distill, temperature=3.0))).key()
+    assert a.key() == replace(a, table="elsewhere", method=replace(a.method, name="renamed")).key()
+
+
+def test_summarize_averages_over_seeds_in_the_study_order():
+    rows = fake_rows(lambda run: 0.7 + 0.01 * run.seed + (0.1 if run.method.name.startswith("shipped") else 0.0))
+    tables = summarize(rows)
+    main = tables["main"]
+    assert [r["method"] for r in main[:2]] == ["labels only", "logit KD"]
+    labels = main[0]
+    assert labels["seeds"] == [0, 1, 2]
+    assert labels["test_accuracy"]["mean"] == pytest.approx(0.71)
+    assert labels["test_accuracy"]["std"] == pytest.approx(0.01)
+    line = headline(tables)
+    assert "+10.0 points" in line and "3 seeds" in line
+    markdown = tables_markdown(tables)
+    assert "0.710 ± 0.010" in markdown and "#### Temperature T" in markdown
+
+
+def test_unfinished_runs_are_left_out_of_the_tables():
+    rows = [r for r in fake_rows(lambda run: 0.5) if r["seed"] == 0 and r["student"] == "student"]
+    tables = summarize(rows)
+    assert "classic" not in tables and "cross-modal" not in tables
+    assert all(r["seeds"] == [0] for t in tables.values() for r in t)
+
+
+def test_report_rewrites_only_what_lies_between_its_markers(tmp_path):
+    text = f"intro\n{RESULTS[0]}\nold\n{RESULTS[1]}\nmiddle\n{STUDY[0]}\nold study\n{STUDY[1]}\nend\n"
+    assert replace_between(text, STUDY, "new") == f"intro\n{RESULTS[0]}\nold\n{RESULTS[1]}\nmiddle\n{STUDY[0]}\nnew\n{STUDY[1]}\nend\n"
+    with pytest.raises(ValueError, match="markers"):
+        replace_between("no markers here", RESULTS, "new")
+
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    (experiments / "tables.json").write_text(json.dumps(summarize(fake_rows(lambda run: 0.6))))
+    readme = tmp_path / "README.md"
+    readme.write_text(text)
+    from conftest import ROOT
+
+    update_readme(readme, ROOT / "checkpoints", experiments)
+    written = readme.read_text()
+    assert written.startswith("intro\n") and "middle\n" in written and written.endswith("end\n")
+    assert "old" not in written and "#### Students by setting and method" in written and "| `teacher` |" in written
+
+
+@pytest.mark.slow
+def test_a_study_run_trains_and_measures_a_real_student():
+    classic = next(r for r in study() if r.table == "classic" and r.method.name == "logit KD")
+    row = run_one(classic, epochs=2)
+    assert row["key"] == classic.key() and row["student"] == "mlp_student"
+    assert 0.2 < row["test_accuracy"] <= 1.0  # 9 classes: chance is ~0.11
+    assert 0.0 <= row["test_agreement"] <= 1.0 and row["params"] > 100_000
