@@ -1,6 +1,7 @@
 """Cold start: seconds from `python app.py` to the first page served, on this machine.
 
-    python benchmarks/cold_start.py            # 3 runs; prints each and the median
+    python benchmarks/cold_start.py                     # 3 runs; prints each and the median
+    python benchmarks/cold_start.py --readme README.md  # and writes them into the README
 
 Each run starts the app in a fresh process on a free port, with an empty examples cache
 (as on a Space's first boot), and polls its home page until it answers 200. The page is
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import socket
 import statistics
@@ -66,13 +68,27 @@ def cold_start(timeout: float = 120.0) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--readme", type=Path, help="also write the figures into this file, between its <!-- cold-start:start/end --> markers")
     args = parser.parse_args()
+    lines = [f"machine: {machine()}"]
+    print(lines[0], flush=True)
     times = []
     for run in range(1, args.runs + 1):
         times.append(cold_start())
-        print(f"run {run}: {times[-1]:.1f} s to the first page", flush=True)
-    print(f"cold start to first served page: median {statistics.median(times):.1f} s over {args.runs} runs "
-          f"({os.cpu_count()} cpus, target 12 s)")
+        lines.append(f"run {run}: {times[-1]:.1f} s to the first page")
+        print(lines[-1], flush=True)
+    lines.append(f"cold start to first served page: median {statistics.median(times):.1f} s over {args.runs} runs (target 12 s)")
+    print(lines[-1])
+    if args.readme:
+        sys.path.insert(0, str(ROOT))
+        from kd.report import write_command_output
+
+        write_command_output(args.readme, "cold-start", f"python benchmarks/cold_start.py --runs {args.runs}", lines)
+
+
+def machine() -> str:
+    """The machine and how busy it was: figures on a shared machine need both."""
+    return f"{platform.machine()}, {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f} at the start"
 
 
 if __name__ == "__main__":

@@ -37,10 +37,10 @@ from gradio_client import Client, handle_file  # noqa: E402
 from benchmarks.cold_start import OFFLINE, ROOT, free_port, page_is_served  # noqa: E402
 from benchmarks.predict_load import percentile  # noqa: E402
 from kd.examples import load_examples  # noqa: E402
+from kd.report import write_command_output  # noqa: E402
 
 TEMPERATURE = 4.0
 MAX_MEMORY_GROWTH = 0.10
-README_START, README_END = "<!-- load:start -->", "<!-- load:end -->"
 
 
 @dataclass(frozen=True)
@@ -165,17 +165,6 @@ def report(clients: int, warmup: Tally, run: Tally, seconds: float, memory: tupl
     return lines, not run.errors and growth < MAX_MEMORY_GROWTH
 
 
-def write_into_readme(readme: Path, command: str, lines: list[str]) -> None:
-    """The command and its figures, as printed, between the README's load markers."""
-    text = readme.read_text(encoding="utf-8")
-    if README_START not in text or README_END not in text:
-        raise SystemExit(f"error: {readme} has no {README_START} ... {README_END} markers to write the figures between")
-    head, rest = text.split(README_START, 1)
-    tail = rest.split(README_END, 1)[1]
-    block = "\n".join(["```text", f"$ {command}", *lines, "```"])
-    readme.write_text(f"{head}{README_START}\n{block}\n{README_END}{tail}", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=32, help="concurrent gradio_client clients")
@@ -184,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=60, help="seconds a request may take before it counts as an error")
     parser.add_argument("--url", help="a running app to load, instead of starting python app.py")
     parser.add_argument("--pid", type=int, help="with --url: the server's process id, to read its memory")
-    parser.add_argument("--readme", type=Path, help=f"also write the figures into this file, between {README_START} ...")
+    parser.add_argument("--readme", type=Path, help="also write the figures into this file, between its <!-- load:start/end --> markers")
     args = parser.parse_args(argv)
 
     requests = [Request(str(ROOT / "examples" / e.file), e.text) for e in load_examples(ROOT / "examples")]
@@ -201,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines))
     if args.readme:
         command = f"python benchmarks/load.py --clients {args.clients} --requests {args.requests} --warmup {args.warmup}"
-        write_into_readme(args.readme, command, lines)
+        write_command_output(args.readme, "load", command, lines)
     return 0 if met else 1
 
 

@@ -2,6 +2,7 @@
 
     python benchmarks/predict_load.py                 # 2 clients x 100 requests; prints p50 / p95
     python benchmarks/predict_load.py --clients 16
+    python benchmarks/predict_load.py --readme README.md  # and writes the figures into the README
 
 Starts `python app.py` on a free port (as a visitor would find it), then each client
 thread sends the shipped examples' pictures and names, in turn, to the `/predict`
@@ -31,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.cold_start import OFFLINE, ROOT, free_port, page_is_served  # noqa: E402
+from benchmarks.cold_start import OFFLINE, ROOT, free_port, machine, page_is_served  # noqa: E402
 from kd.examples import load_examples  # noqa: E402
 
 WARMUP_REQUESTS = 3
@@ -109,6 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--requests", type=int, default=100, help="per client")
+    parser.add_argument("--readme", type=Path, help="also write the figures into this file, between its <!-- predict:start/end --> markers")
     args = parser.parse_args()
 
     examples = [(str(ROOT / "examples" / e.file), e.text) for e in load_examples(ROOT / "examples")]
@@ -121,13 +123,20 @@ def main() -> None:
             if app.poll() is not None:
                 raise RuntimeError("app.py exited before serving")
             time.sleep(0.2)
-        print(f"/predict, {args.clients} concurrent clients x {args.requests} requests, {os.cpu_count()} cpus "
-              "(targets with 2 clients: p50 <= 150 ms, p95 <= 300 ms)")
-        print("  gradio_client:", load(gradio_client_caller, url, args.clients, args.requests, examples), flush=True)
-        print("  plain HTTP:   ", load(http_caller, url, args.clients, args.requests, examples), flush=True)
+        lines = [f"/predict, {args.clients} concurrent clients x {args.requests} requests; {machine()} "
+                 "(targets with 2 clients: p50 <= 150 ms, p95 <= 300 ms)"]
+        print(lines[0], flush=True)
+        for name, caller in (("gradio_client:", gradio_client_caller), ("plain HTTP:   ", http_caller)):
+            lines.append(f"  {name} {load(caller, url, args.clients, args.requests, examples)}")
+            print(lines[-1], flush=True)
     finally:
         app.terminate()
         app.wait(timeout=30)
+    if args.readme:
+        from kd.report import write_command_output
+
+        command = f"python benchmarks/predict_load.py --clients {args.clients} --requests {args.requests}"
+        write_command_output(args.readme, "predict", command, lines)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,14 @@ def replace_between(text: str, markers: tuple[str, str], body: str) -> str:
     return f"{head}{start}\n{body}\n{end}{tail}"
 
 
+def write_command_output(readme: Path, name: str, command: str, lines: list[str]) -> None:
+    """A benchmark's command and what it printed, between the README's `<!-- name:start -->`
+    and `<!-- name:end -->` markers."""
+    markers = (f"<!-- {name}:start -->", f"<!-- {name}:end -->")
+    block = "\n".join(["```text", f"$ {command}", *lines, "```"])
+    readme.write_text(replace_between(readme.read_text(encoding="utf-8"), markers, block), encoding="utf-8")
+
+
 def update_readme(readme: Path, checkpoints: Path, experiments: Path | None = None) -> None:
     """Rewrite the results section, and the study's section when its tables exist."""
     text = replace_between(readme.read_text(encoding="utf-8"), RESULTS, readme_section(checkpoints))

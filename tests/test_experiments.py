@@ -1,13 +1,11 @@
-"""The distillation study: its plan, its tables, and the README sections written from them."""
+"""The distillation study: its plan and its tables."""
 
-import json
 from dataclasses import replace
 
 import pytest
 
 from kd.experiments import SEEDS, headline, run_one, study, summarize, tables_markdown
 from kd.pipeline import DISTILL
-from kd.report import RESULTS, STUDY, replace_between, update_readme
 
 
 def fake_rows(accuracy_of) -> list[dict]:
@@ -61,25 +59,6 @@ def test_unfinished_runs_are_left_out_of_the_tables():
     tables = summarize(rows)
     assert "classic" not in tables and "cross-modal" not in tables
     assert all(r["seeds"] == [0] for t in tables.values() for r in t)
-
-
-def test_report_rewrites_only_what_lies_between_its_markers(tmp_path):
-    text = f"intro\n{RESULTS[0]}\nold\n{RESULTS[1]}\nmiddle\n{STUDY[0]}\nold study\n{STUDY[1]}\nend\n"
-    assert replace_between(text, STUDY, "new") == f"intro\n{RESULTS[0]}\nold\n{RESULTS[1]}\nmiddle\n{STUDY[0]}\nnew\n{STUDY[1]}\nend\n"
-    with pytest.raises(ValueError, match="markers"):
-        replace_between("no markers here", RESULTS, "new")
-
-    experiments = tmp_path / "experiments"
-    experiments.mkdir()
-    (experiments / "tables.json").write_text(json.dumps(summarize(fake_rows(lambda run: 0.6))))
-    readme = tmp_path / "README.md"
-    readme.write_text(text)
-    from conftest import ROOT
-
-    update_readme(readme, ROOT / "checkpoints", experiments)
-    written = readme.read_text()
-    assert written.startswith("intro\n") and "middle\n" in written and written.endswith("end\n")
-    assert "old" not in written and "#### Students by setting and method" in written and "| `teacher` |" in written
 
 
 @pytest.mark.slow

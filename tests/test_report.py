@@ -1,0 +1,46 @@
+"""The README's generated sections: rewritten between their markers, nothing else touched."""
+
+import json
+
+import pytest
+
+from conftest import ROOT
+from kd.experiments import summarize
+from kd.report import RESULTS, STUDY, replace_between, update_readme, write_command_output
+from test_experiments import fake_rows
+
+
+def test_report_rewrites_only_what_lies_between_its_markers(tmp_path):
+    text = f"intro\n{RESULTS[0]}\nold\n{RESULTS[1]}\nmiddle\n{STUDY[0]}\nold study\n{STUDY[1]}\nend\n"
+    assert replace_between(text, STUDY, "new") == f"intro\n{RESULTS[0]}\nold\n{RESULTS[1]}\nmiddle\n{STUDY[0]}\nnew\n{STUDY[1]}\nend\n"
+    with pytest.raises(ValueError, match="markers"):
+        replace_between("no markers here", RESULTS, "new")
+
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    (experiments / "tables.json").write_text(json.dumps(summarize(fake_rows(lambda run: 0.6))))
+    readme = tmp_path / "README.md"
+    readme.write_text(text)
+    update_readme(readme, ROOT / "checkpoints", experiments)
+    written = readme.read_text()
+    assert written.startswith("intro\n") and "middle\n" in written and written.endswith("end\n")
+    assert "old" not in written and "#### Students by setting and method" in written and "| `teacher` |" in written
+
+
+
+
+def test_a_benchmark_writes_its_command_and_output_between_its_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("before\n<!-- load:start -->\nold\n<!-- load:end -->\nafter\n")
+    write_command_output(readme, "load", "python benchmarks/load.py", ["errors: 0 of 500"])
+    assert readme.read_text() == (
+        "before\n<!-- load:start -->\n```text\n$ python benchmarks/load.py\nerrors: 0 of 500\n```\n<!-- load:end -->\nafter\n"
+    )
+    with pytest.raises(ValueError, match="cold-start:start"):
+        write_command_output(readme, "cold-start", "python benchmarks/cold_start.py", [])
+
+
+def test_the_readme_has_the_markers_every_writer_needs():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in ("results", "study", "cold-start", "predict", "load"):
+        assert text.count(f"<!-- {name}:start -->") == 1 and text.count(f"<!-- {name}:end -->") == 1, name
