@@ -44,3 +44,13 @@ def test_the_readme_has_the_markers_every_writer_needs():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     for name in ("results", "study", "cold-start", "predict", "load"):
         assert text.count(f"<!-- {name}:start -->") == 1 and text.count(f"<!-- {name}:end -->") == 1, name
+
+
+def test_the_files_the_readme_points_to_exist():
+    """Retraining re-picks the examples: the README must not point at one that is gone."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    paths = set(re.findall(r"\b((?:examples|checkpoints|benchmarks|kd|tests)/[\w./-]+\.(?:png|json|py))\b", text))
+    assert paths, "the README names no files?"
+    assert [p for p in sorted(paths) if not (ROOT / p).exists()] == []
