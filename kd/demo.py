@@ -73,6 +73,33 @@ def comparison_markdown(prediction: Prediction, teacher: ModelFacts, student: Mo
     return verdict(prediction) + "\n\n" + "\n".join(rows)
 
 
+# Names the page gives the other students (a name not listed is shown as it is).
+OTHER_NAMES = {"student_image": "image-only student", "student_text": "text-only student"}
+_READS = {"image": "picture", "text": "text"}
+
+
+def others_markdown(prediction: Prediction, readers: dict[str, tuple[str, ...]]) -> str:
+    """A row per other student (`readers`: name -> the modalities it reads): its answer and
+    confidence at T = 1, whether it agrees with the teacher, and KL(teacher ‖ it) at T.
+    A student that reads none of the modalities used says so; '' when there are none."""
+    if not readers:
+        return ""
+    kl = f"KL(teacher ‖ it) at T = {prediction.temperature:g}"
+    rows = [f"| more students | reads | answer (T = 1) | agrees with the teacher | {kl} |", "|---|---|---|---|---|"]
+    for name, modalities in readers.items():
+        what, reads = OTHER_NAMES.get(name, name), " + ".join(_READS[m] for m in modalities)
+        answer = prediction.others.get(name)
+        if answer is not None:
+            agrees = "yes" if answer.label == prediction.teacher.label else "no"
+            cells = (f"{answer.label} ({percent(answer.probs[answer.label])})", agrees, f"{prediction.kl_to_teacher(answer):.3f}")
+        elif not set(modalities) & set(prediction.used):
+            cells = (f"none: it reads the {reads} only, and this request has none", "", "")
+        else:
+            cells = ("not asked yet: press Ask both models", "", "")
+        rows.append(f"| {what} | {reads} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 # ----------------------------------------------------------------------------- format
 
 

@@ -4,6 +4,8 @@ Everything the demo shows is computed here: both models' top classes, their prob
 at T = 1 and softened at a temperature T, each model's latency for this request, whether
 they agree and KL(teacher || student) at T. The logits are kept, so a new temperature is
 a cheap re-softening (`Prediction.at_temperature`) that never re-runs the backbones.
+More students can answer the same request beside them (`others`): the cross-modal students
+of the checkpoints folder, or a student a visitor trained in the demo.
 
     predictor = Predictor.from_folder("checkpoints")
     answer = predictor.predict(image="cat.png", text="grinning cat", temperature=4)
@@ -17,6 +19,7 @@ import time
 import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Mapping
 
 import torch
 
@@ -29,6 +32,8 @@ from kd.models import MultimodalClassifier
 # Texts longer than this many characters are cut before tokenising (and the answer says so).
 MAX_TEXT_CHARS = 2000
 MODALITIES = ("image+text", "image", "text")
+# Students that answer beside the multimodal one when their checkpoints are in the folder.
+OTHER_STUDENTS = ("student_image", "student_text")
 # Torch threads to serve with. A request is batch 1, so a second thread saves little, and on
 # a busy or shared 2-core machine (a Space) the threads wait on each other and on the web
 # server: we measured requests up to 100 times slower with 2 threads than with 1.
@@ -71,6 +76,9 @@ class Prediction:
     classes: list[str]
     used: tuple[str, ...]  # the modalities the models answered from
     notes: list[str] = field(default_factory=list)  # what was missing, truncated or ignored
+    # More students' answers to the same request, by name; a student that reads none of the
+    # modalities used (an image-only student asked a text) is left out.
+    others: dict[str, ModelAnswer] = field(default_factory=dict)
 
     @property
     def agree(self) -> bool:
@@ -79,7 +87,11 @@ class Prediction:
     @property
     def kl_teacher_student(self) -> float:
         """KL(p_teacher^T || p_student^T) in nats at this prediction's temperature."""
-        return kl_divergence(torch.tensor([self.teacher.logits]), torch.tensor([self.student.logits]), self.temperature).item()
+        return self.kl_to_teacher(self.student)
+
+    def kl_to_teacher(self, answer: ModelAnswer) -> float:
+        """KL(p_teacher^T || p^T) in nats of another answer to this request, at this temperature."""
+        return kl_divergence(torch.tensor([self.teacher.logits]), torch.tensor([answer.logits]), self.temperature).item()
 
     @property
     def speedup(self) -> float:
@@ -89,9 +101,12 @@ class Prediction:
         """The same answers softened at another temperature; no model is run."""
         temperature = check_temperature(temperature)
         soften = lambda a: replace(a, soft_probs=_distribution(a.logits, self.classes, temperature))  # noqa: E731
-        return replace(self, teacher=soften(self.teacher), student=soften(self.student), temperature=temperature)
+        others = {name: soften(a) for name, a in self.others.items()}
+        return replace(self, teacher=soften(self.teacher), student=soften(self.student), temperature=temperature, others=others)
 
     def to_dict(self) -> dict:
+        """The /predict JSON; "others" only when more students answered."""
+        others = {"others": {name: a.to_dict() for name, a in self.others.items()}} if self.others else {}
         return {
             "teacher": self.teacher.to_dict(),
             "student": self.student.to_dict(),
@@ -100,6 +115,7 @@ class Prediction:
             "temperature": self.temperature,
             "used": list(self.used),
             "notes": self.notes,
+            **others,
         }
 
     @classmethod
@@ -107,7 +123,9 @@ class Prediction:
         """The inverse of `to_dict`, e.g. to re-soften an answer the page already holds."""
         teacher, student = ModelAnswer.from_dict(values["teacher"]), ModelAnswer.from_dict(values["student"])
         classes = list(values["teacher"]["logits"])
-        return cls(teacher, student, float(values["temperature"]), classes, tuple(values["used"]), list(values["notes"]))
+        others = {name: ModelAnswer.from_dict(a) for name, a in values.get("others", {}).items()}
+        used, notes = tuple(values["used"]), list(values["notes"])
+        return cls(teacher, student, float(values["temperature"]), classes, used, notes, others)
 
 
 def _distribution(logits: list[float], classes: list[str], temperature: float) -> dict[str, float]:
@@ -161,27 +179,45 @@ class LoadedModel:
         return checkpoint_size_mb(self.folder)
 
 
-class Predictor:
-    """Answers with a teacher and a student loaded once from their checkpoints."""
+def reads(model: MultimodalClassifier) -> tuple[str, ...]:
+    """The modalities a model reads: a one-branch student reads one."""
+    return tuple(getattr(model.config, "modalities", ("image", "text")))
 
-    def __init__(self, teacher: LoadedModel, student: LoadedModel, warmup: bool = True):
-        if teacher.config["classes"] != student.config["classes"]:
-            raise CheckpointError(f"{teacher.folder} and {student.folder} were trained on different classes.")
+
+class Predictor:
+    """Answers with a teacher and a student loaded once from their checkpoints, and with the
+    other students (`others`, e.g. the cross-modal ones) when asked to."""
+
+    def __init__(self, teacher: LoadedModel, student: LoadedModel, warmup: bool = True, others: list[LoadedModel] = ()):
+        for loaded in (student, *others):
+            if teacher.config["classes"] != loaded.config["classes"]:
+                raise CheckpointError(f"{teacher.folder} and {loaded.folder} were trained on different classes.")
         self.teacher, self.student = teacher, student
+        self.others: dict[str, LoadedModel] = {loaded.name: loaded for loaded in others}
         self.classes: list[str] = teacher.config["classes"]
         self.image_size: int = teacher.config["data"]["image_size"]
         if warmup:
             self.warm_up()
 
     @classmethod
-    def from_folder(cls, folder: str | Path = "checkpoints", student: str = "student", teacher: str = "teacher", warmup: bool = True) -> Predictor:
+    def from_folder(
+        cls, folder: str | Path = "checkpoints", student: str = "student", teacher: str = "teacher", warmup: bool = True,
+        others: tuple[str, ...] = OTHER_STUDENTS,
+    ) -> Predictor:
+        """Teacher and student from `folder`, and each of `others` whose checkpoint is there."""
         folder = Path(folder)
 
         def load(name: str) -> LoadedModel:
             model, config = load_checkpoint(folder / name)
             return LoadedModel(name, model, config, folder / name)
 
-        return cls(load(teacher), load(student), warmup=warmup)
+        present = [load(name) for name in others if (folder / name).exists()]
+        return cls(load(teacher), load(student), warmup=warmup, others=present)
+
+    @property
+    def other_models(self) -> dict[str, MultimodalClassifier]:
+        """The other students by name, as `predict(..., others=)` takes them."""
+        return {name: loaded.model for name, loaded in self.others.items()}
 
     @property
     def distillation_temperature(self) -> float:
@@ -190,19 +226,23 @@ class Predictor:
 
     @property
     def fingerprint(self) -> str:
-        """A short hash of both models' weights: equal fingerprints, equal answers."""
-        weights = f"{self.teacher.config['weights_sha256']}/{self.student.config['weights_sha256']}"
+        """A short hash of the models' weights: equal fingerprints, equal answers."""
+        weights = "/".join(m.config["weights_sha256"] for m in (self.teacher, self.student, *self.others.values()))
         return hashlib.sha256(weights.encode()).hexdigest()[:16]
 
     def warm_up(self) -> None:
         """One full request, so the first visitor does not pay for lazy initialisation."""
         blank = canonical_image(open_image(_blank_picture()), self.image_size)
-        for loaded in (self.teacher, self.student):
+        for loaded in (self.teacher, self.student, *self.others.values()):
             with torch.inference_mode():
                 loaded.model(loaded.model.preprocess(blank[None], ["warm up"]))
 
-    def predict(self, image=None, text: str | None = None, temperature: float = 1.0, modalities: str = "image+text") -> Prediction:
-        """Answer for a picture (path, bytes or PIL image) and/or a text.
+    def predict(
+        self, image=None, text: str | None = None, temperature: float = 1.0, modalities: str = "image+text",
+        others: Mapping[str, MultimodalClassifier] | None = None,
+    ) -> Prediction:
+        """Answer for a picture (path, bytes or PIL image) and/or a text; `others` (e.g.
+        `other_models`) answer it too, each from the modalities it reads.
 
         Raises `InputError` (or `ImageError`) with a message for the user when nothing
         usable was given.
@@ -232,26 +272,46 @@ class Predictor:
         picture = open_image(image) if use_image else None  # decoding errors surface here
         if use_text:
             notes += self._token_notes(text)
-        answers = self._answers(picture, text if use_text else None, temperature)
+        text = text if use_text else None
+        pair = self._answers({"teacher": self.teacher.model, "student": self.student.model}, picture, text, temperature)
         used = tuple(m for m, on in (("image", use_image), ("text", use_text)) if on)
-        return Prediction(answers[self.teacher.name], answers[self.student.name], temperature, self.classes, used, notes)
+        more = self._answers(others or {}, picture, text, temperature)
+        return Prediction(pair["teacher"], pair["student"], temperature, self.classes, used, notes, more)
+
+    def answer_with(
+        self, prediction: Prediction, others: Mapping[str, MultimodalClassifier], image=None, text: str | None = None
+    ) -> Prediction:
+        """`prediction` with the answers of more students to the request it answered
+        (`image` and `text` as given then), without running teacher and student again."""
+        text = clean_text(text)[0] if "text" in prediction.used else None
+        if ("image" in prediction.used and image is None) or ("text" in prediction.used and not text):
+            raise InputError("The picture or the text this answer was given for is gone: ask again.")
+        picture = open_image(image) if "image" in prediction.used else None
+        answers = self._answers(others, picture, text, prediction.temperature)
+        return replace(prediction, others={**prediction.others, **answers})
 
     def _token_notes(self, text: str) -> list[str]:
         tokens = self.teacher.model.text_backbone.count_tokens(text) if hasattr(self.teacher.model, "text_backbone") else 0
         limit = self.teacher.model.config.max_tokens
         return [f"The text is {tokens} tokens long; the models read its first {limit - 2}."] if tokens > limit else []
 
-    def _answers(self, picture, text: str | None, temperature: float) -> dict[str, ModelAnswer]:
-        """Each model's answer, timed from the decoded picture to the logits."""
+    def _answers(
+        self, models: Mapping[str, MultimodalClassifier], picture, text: str | None, temperature: float
+    ) -> dict[str, ModelAnswer]:
+        """Each model's answer, timed from the decoded picture to the logits; a model that
+        reads none of the modalities given is left out."""
         answers = {}
-        for loaded in (self.teacher, self.student):
+        for name, model in models.items():
+            image_in, text_in = "image" in reads(model) and picture is not None, "text" in reads(model) and text is not None
+            if not (image_in or text_in):
+                continue
             start = time.perf_counter()
             with torch.inference_mode():
-                images = canonical_image(picture, self.image_size)[None] if picture is not None else None
-                logits = loaded.model(loaded.model.preprocess(images, [text] if text is not None else None))[0]
+                images = canonical_image(picture, self.image_size)[None] if image_in else None
+                logits = model(model.preprocess(images, [text] if text_in else None))[0]
             latency = (time.perf_counter() - start) * 1000
             values = logits.tolist()
-            answers[loaded.name] = ModelAnswer(
+            answers[name] = ModelAnswer(
                 label=self.classes[int(logits.argmax())],
                 logits=values,
                 probs=_distribution(values, self.classes, 1.0),
@@ -268,5 +328,6 @@ def _blank_picture():
 
 
 __all__ = [
-    "Predictor", "Prediction", "ModelAnswer", "InputError", "ImageError", "clean_text", "check_temperature", "SERVING_THREADS",
+    "Predictor", "Prediction", "ModelAnswer", "InputError", "ImageError", "clean_text", "check_temperature", "reads",
+    "OTHER_STUDENTS", "SERVING_THREADS",
 ]

@@ -38,13 +38,19 @@ def load_metrics(path: str | Path = "checkpoints/metrics.json") -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def results_frame(metrics: dict) -> pd.DataFrame:
-    """One row per model: the test-set figures of `metrics.json`, formatted for reading."""
+def results_frame(metrics: dict, how: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per model: the test-set figures of `metrics.json`, formatted for reading;
+    `how` (see `training_summaries`) adds a column saying how each model learned."""
     rows = []
     for name, m in metrics["models"].items():
-        row = {
-            "model": name,
+        row = {"model": name}
+        if how is not None:
+            row["how it learned"] = how.get(name, "")
+        row |= {
             "test accuracy": f"{m['accuracy']:.3f}",
+            # A one-modality model is scored on the modality it reads; "" where it reads none.
+            "picture only": _score(m.get("accuracy_image_only")),
+            "text only": _score(m.get("accuracy_text_only")),
             "macro-F1": f"{m['macro_f1']:.3f}",
             "agreement with teacher": f"{m['agreement']:.3f}",
             "KL to teacher": f"{m['kl_to_teacher']:.3f}",
@@ -56,6 +62,39 @@ def results_frame(metrics: dict) -> pd.DataFrame:
             row["latency p50 / p95"] = f"{m['latency_ms_p50']:.2f} / {m['latency_ms_p95']:.2f} ms"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _score(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def training_summary(config: dict) -> str:
+    """How a model learned, in words, from its checkpoint config: what taught it, what it
+    reads, the share of labels it saw and its epochs."""
+    modalities = config.get("model_args", {}).get("modalities", ["image", "text"])
+    if config.get("kind") == "teacher":
+        parts = ["head trained on frozen pretrained encoders"]
+    else:
+        distill = config.get("distill", {})
+        if distill.get("alpha", 0) == 0 and not distill.get("hint_weight"):
+            parts = ["labels only"]
+        else:
+            parts = [f"distilled at T = {distill.get('temperature', 1):g}, alpha = {distill.get('alpha', 0):g}"]
+            if distill.get("transfer"):
+                parts.append("transfer set")
+        if distill.get("student_init") == "teacher":
+            parts.append("teacher's word embeddings to start")
+    if list(modalities) != ["image", "text"]:
+        parts.append({"image": "picture only", "text": "text only"}.get(modalities[0], "+".join(modalities)))
+    parts.append(f"{100 * config.get('train', {}).get('label_fraction', 1.0):.0f}% of labels")
+    if config.get("history"):
+        parts.append(f"{len(config['history'])} epochs")
+    return ", ".join(parts)
+
+
+def training_summaries(checkpoints: str | Path, names: list[str]) -> dict[str, str]:
+    """`training_summary` of each named checkpoint."""
+    return {name: training_summary(read_config(Path(checkpoints) / name)) for name in names}
 
 
 def per_class_frame(metrics: dict) -> pd.DataFrame:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import pickle
 import socket
 import struct
@@ -18,8 +19,13 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import CHECKPOINTS, ROOT
+import conftest
+from conftest import ROOT
+from kd.examples import load_examples
 from kd.infer import SERVING_THREADS
+
+# The checkpoints the demo's tests run on: the shipped ones, or KD_CHECKPOINTS (as app.py).
+CHECKPOINTS = Path(os.environ.get("KD_CHECKPOINTS") or conftest.CHECKPOINTS)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -60,7 +66,8 @@ def launched_app(predictor=None, **build_options):
         demo.close()
 
 
-EXAMPLE_PICTURE = ROOT / "examples" / "twemoji-1F417.png"  # a boar, in the test split
+# A held-out test emoji the demo offers (whichever `python -m kd examples` picked first).
+EXAMPLE_PICTURE = ROOT / "examples" / load_examples(ROOT / "examples")[0].file
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
