@@ -1,0 +1,382 @@
+"""kd.live: the teacher's recorded answers, a student trained on them by the real Distiller and
+Trainer, runs in a thread that stop when asked or when their time is up, one run per session,
+and the figures the "Distill it yourself" tab shows."""
+
+import copy
+import math
+import threading
+import time
+
+import pytest
+import torch
+
+from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixture: the app trains on one thread)
+from demo_helpers import CHECKPOINTS, assert_clear_message
+from kd import live
+from kd.checkpoint import read_config
+from kd.config import DataConfig, from_dict
+from kd.distill import Distiller
+from kd.evaluate import accuracy, dataset_logits
+from kd.features import teacher_features
+from kd.live import LiveData, LiveError, LiveLab, LiveRun, LiveSettings, RecordedTeacher, SettingsError, TeacherOutputs
+from kd.models import Features, Student, create_model
+from kd.pipeline import labelled_mask, student_inputs
+from kd.results import load_metrics
+
+# ------------------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(emoji_dataset):
+    """About 30 examples from every split and style: the teacher's backbones run on them in seconds."""
+    tiny = emoji_dataset.subset([i for i in range(len(emoji_dataset)) if i % 190 == 0])
+    assert {"train", "val", "test"} <= set(tiny.splits)
+    return tiny
+
+
+@pytest.fixture(scope="module")
+def recorded(teacher, tiny_dataset, tmp_path_factory):
+    """The (untrained-head) teacher's record of the tiny dataset, saved and loaded back."""
+    path = live.save_teacher_outputs(teacher, tiny_dataset, tmp_path_factory.mktemp("record") / live.OUTPUTS_FILE)
+    return path, live.load_teacher_outputs(path, tiny_dataset, live.weights_sha256(teacher))
+
+
+@pytest.fixture(scope="module")
+def small_data(small_dataset):
+    """~160 examples with made-up teacher answers: enough to train a student in a second an epoch."""
+    shape = (len(small_dataset), len(live.VIEWS), small_dataset.num_classes)
+    logits = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    outputs = TeacherOutputs(logits, small_dataset.classes, small_dataset.fingerprint(), "made-up")
+    return LiveData.of(small_dataset, outputs)
+
+
+FAST = LiveSettings(temperature=4, alpha=0.9, label_fraction=0.5, epochs=2)
+
+
+def stop_after(calls: int):
+    """A should_stop that says stop at its `calls`-th question (it is asked after every step)."""
+    asked = iter(range(calls, 0, -1))
+    return lambda: next(asked, 0) <= 1
+
+
+# ------------------------------------------------------------------- the teacher's record
+
+
+def test_the_record_holds_the_teachers_logits_on_every_example_for_every_view(teacher, tiny_dataset, recorded):
+    _, outputs = recorded
+    assert outputs.logits.shape == (len(tiny_dataset), len(live.VIEWS), tiny_dataset.num_classes)
+    assert outputs.dataset_fingerprint == tiny_dataset.fingerprint() and outputs.classes == tiny_dataset.classes
+    for view, modalities in (("image+text", ("image", "text")), ("image", ("image",)), ("text", ("text",)), ("none", ())):
+        assert torch.allclose(outputs.view(view), dataset_logits(teacher, tiny_dataset, modalities), atol=1e-5), view
+
+
+def test_the_recorded_teacher_answers_as_the_teachers_head_on_any_masked_view(teacher, tiny_dataset, recorded):
+    _, outputs = recorded
+    features = teacher_features(teacher, tiny_dataset, progress=False)
+    n = len(tiny_dataset)
+    keep_image, keep_text = torch.rand(n) < 0.5, torch.rand(n) < 0.5  # all four views, neither included
+    want, _ = teacher.eval().forward_head(features.masked(keep_image, keep_text))
+    batch = RecordedTeacher.features(outputs.logits, tiny_dataset.has_text)
+    recorded_features = Features(*(batch[f"teacher_{k}"] for k in ("image", "text", "has_image", "has_text")))
+    got, _ = RecordedTeacher(tiny_dataset.num_classes).forward_head(recorded_features.masked(keep_image, keep_text))
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_the_distillers_losses_are_the_same_with_the_recorded_teacher(teacher, tiny_dataset, recorded):
+    """The live student is trained on exactly what kd.pipeline.distill would give it."""
+    _, outputs = recorded
+    student = create_model("student", num_classes=tiny_dataset.num_classes)
+    inputs = student_inputs(student, tiny_dataset)
+    features = teacher_features(teacher, tiny_dataset, progress=False)
+    base = {**inputs, "labels": tiny_dataset.labels, "labelled": torch.arange(len(tiny_dataset)) % 2 == 0}
+    with_real = {**base, "teacher_image": features.image, "teacher_text": features.text,
+                 "teacher_has_image": features.has_image, "teacher_has_text": features.has_text}
+    with_record = {**base, **RecordedTeacher.features(outputs.logits, tiny_dataset.has_text)}
+    config = LiveSettings(temperature=3, alpha=0.7).distill_config()
+    real, replay = (
+        Distiller(who, copy.deepcopy(student), config, modality_dropout=0.4, seed=1).eval()
+        for who in (teacher, RecordedTeacher(tiny_dataset.num_classes))
+    )
+    (logits_a, losses_a), (logits_b, losses_b) = real(with_real), replay(with_record)
+    assert torch.equal(logits_a, logits_b) and set(losses_a) == set(losses_b) == {"loss_ce", "loss_kd"}
+    for name in losses_a:
+        assert losses_a[name].item() == pytest.approx(losses_b[name].item(), rel=1e-5), name
+
+
+def test_the_teacher_is_named_by_the_hash_its_checkpoint_records(teacher, tmp_path):
+    from kd.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "teacher", teacher, "teacher", classes=["a"], data={})
+    assert live.weights_sha256(teacher) == read_config(tmp_path / "teacher")["weights_sha256"]
+
+
+def corrupt(path, tmp_path, how):
+    bad = tmp_path / "bad.safetensors"
+    if how == "truncated":
+        bad.write_bytes(path.read_bytes()[:1000])
+    elif how == "not safetensors":
+        bad.write_bytes(b"this is not a safetensors file at all")
+    elif how == "other format":
+        from kd import cache
+
+        cache.save_tensors(bad, {"logits": torch.zeros(2, 4, 9)}, {"format": "something else"})
+    return bad
+
+
+@pytest.mark.parametrize("how", ["missing", "truncated", "not safetensors", "other format"])
+def test_a_missing_or_broken_record_is_refused_with_what_to_do(recorded, tmp_path, how):
+    path = tmp_path / "nothing-here.safetensors" if how == "missing" else corrupt(recorded[0], tmp_path, how)
+    with pytest.raises(LiveError, match="python -m kd reproduce") as refused:
+        live.load_teacher_outputs(path)
+    assert_clear_message(str(refused.value))
+
+
+def test_a_record_of_other_data_or_another_teacher_is_refused(recorded, tiny_dataset, small_dataset):
+    path, _ = recorded
+    with pytest.raises(LiveError, match=f"recorded on dataset {tiny_dataset.fingerprint()}, but the data built here is "
+                                        f"{small_dataset.fingerprint()}") as refused:
+        live.load_teacher_outputs(path, small_dataset)
+    assert_clear_message(str(refused.value))
+    with pytest.raises(LiveError, match="another teacher"):
+        live.load_teacher_outputs(path, tiny_dataset, teacher_sha256="0" * 64)
+
+
+# ------------------------------------------------------------------------------ settings
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(alpha=1.5), "Alpha must be between 0 and 1 (got 1.5)."),
+        (dict(alpha=float("nan")), "Alpha must be between 0 and 1"),
+        (dict(alpha="much"), "Alpha must be a number, not 'much'."),
+        (dict(epochs=0), f"Epochs must be between 1 and {live.MAX_EPOCHS} (got 0)."),
+        (dict(epochs=live.MAX_EPOCHS + 1), f"Epochs must be between 1 and {live.MAX_EPOCHS}"),
+        (dict(epochs=2.5), "Epochs must be a whole number (got 2.5)."),
+        (dict(label_fraction=0.0), "The labelled fraction must be between 5% and 100% (got 0.0)."),
+        (dict(label_fraction=None), "The labelled fraction must be between 5% and 100%"),
+        (dict(temperature=0.5), "The temperature T must be between 1 and 20 (got 0.5)."),
+        (dict(student_init="pretrained"), "The student starts from random or teacher weights, not 'pretrained'."),
+    ],
+)
+def test_settings_out_of_range_get_a_clear_message(settings, message):
+    with pytest.raises(SettingsError) as refused:
+        LiveSettings(**settings).check()
+    assert str(refused.value).startswith(message)
+    assert_clear_message(str(refused.value))
+
+
+def test_settings_in_range_are_taken_as_numbers():
+    settings = LiveSettings(temperature="2.5", alpha=0, label_fraction=1, epochs=3.0, student_init="teacher").check()
+    assert settings == LiveSettings(2.5, 0.0, 1.0, 3, "teacher")
+    assert settings.train_config().epochs == 3 and settings.train_config().label_fraction == 1.0
+    assert settings.distill_config().transfer is False and not settings.distill_config().uses_teacher
+    assert settings.describe() == "labels only, 100% of the labels, 3 epochs, teacher start"
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def test_a_run_trains_a_real_student_and_reports_every_epoch_as_it_ends(small_data):
+    rows = []
+    result = live.train_student(small_data, FAST, on_epoch=[rows.append])
+    assert isinstance(result.student, Student) and not result.student.training
+    assert [row["epoch"] for row in rows] == [1, 2] and result.history == rows and result.stopped == ""
+    assert {"loss", "loss_kd", "loss_ce", "train_accuracy", "val_accuracy", "val_agreement", "seconds"} <= set(rows[0])
+    dataset = small_data.dataset
+    train = dataset.subset(dataset.split_indices("train"))
+    assert result.labelled_examples == int(labelled_mask(train, FAST.label_fraction, 0).sum()) > 0
+    # Its test figures are the student's own, against the recorded teacher.
+    test_idx = dataset.split_indices("test")
+    logits = dataset_logits(result.student, dataset.subset(test_idx))
+    assert result.test["accuracy"] == pytest.approx(accuracy(logits, dataset.labels[test_idx]))
+    assert result.test["agreement"] == pytest.approx(accuracy(logits, small_data.outputs.view("image+text")[test_idx].argmax(1)))
+    assert 0 < result.seconds < 60
+
+
+def test_the_same_settings_train_the_same_student(small_data):
+    a, b = live.train_student(small_data, FAST), live.train_student(small_data, FAST)
+    assert a.history[-1]["loss"] == b.history[-1]["loss"]
+    assert all(torch.equal(x, y) for x, y in zip(a.student.state_dict().values(), b.student.state_dict().values()))
+
+
+def test_alpha_zero_learns_from_the_labelled_examples_alone(small_data):
+    result = live.train_student(small_data, LiveSettings(alpha=0, label_fraction=0.5, epochs=1))
+    assert set(k for k in result.history[0] if k.startswith("loss_")) == {"loss_ce"}
+    assert result.config()["distill"]["alpha"] == 0
+
+
+def test_a_student_can_start_from_the_teachers_word_embeddings(small_data, teacher):
+    settings = LiveSettings(label_fraction=0.5, epochs=1, student_init="teacher")
+    with pytest.raises(LiveError, match="needs the teacher"):
+        live.train_student(small_data, settings)
+    assert live.train_student(small_data, settings, teacher=teacher).student is not None
+
+
+def test_a_stopped_run_keeps_its_best_epoch(small_data):
+    steps = math.ceil(len(small_data.dataset.split_indices("train")) / live.LIVE_TRAIN.batch_size)  # an epoch's
+    result = live.train_student(small_data, LiveSettings(label_fraction=0.5, epochs=5), should_stop=stop_after(steps + 1))
+    assert result.stopped == "Stopped, as you asked." and len(result.history) == 1
+    assert result.student is not None and "accuracy" in result.test
+    assert live.result_summary(result).startswith("Stopped, as you asked. Your student trained 1 epoch in")
+
+
+def test_a_run_stopped_before_its_first_epoch_ended_has_no_student(small_data):
+    result = live.train_student(small_data, FAST, should_stop=lambda: True)
+    assert result.student is None and result.history == [] and result.test == {}
+    assert "No epoch ended" in live.result_summary(result)
+
+
+def test_the_time_limit_stops_a_run(small_data):
+    result = live.train_student(small_data, FAST, time_limit=0.0)
+    assert result.stopped == "Stopped at the 0 s limit." and result.student is None
+
+
+def test_a_run_stops_before_an_epoch_that_would_end_past_the_limit():
+    now = time.perf_counter()
+    budget = live._Budget(time_limit=10.0, stop=None)
+    budget.start = now - 6
+    budget.epoch_ended(1, epochs=5, train_start=now - 2)  # 6 s in, 2 s an epoch: 6 + 2 + 1 < 10
+    assert not budget()
+    budget.epoch_ended(2, epochs=5, train_start=now - 3.6)  # 1.8 s an epoch: 6 + 1.8 + 1 < 10 still
+    assert not budget()
+    budget.start = now - 8
+    budget.epoch_ended(2, epochs=5, train_start=now - 4)  # 8 + 2 + 1 > 10
+    assert budget() and budget.reason == "Stopped after epoch 2 of 5: the next one would have ended past the 10 s limit."
+    last = live._Budget(time_limit=10.0, stop=None)
+    last.start = now - 9.5
+    last.epoch_ended(5, epochs=5, train_start=now - 9)  # the last epoch: nothing left to stop
+    assert not last()
+
+
+# --------------------------------------------------------------------- runs in threads
+
+
+def live_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "kd-live-run"]
+
+
+def test_a_run_in_a_thread_reports_its_epochs_then_its_result(small_data):
+    run = LiveRun(small_data, FAST)
+    rows = list(run.epochs())
+    assert [row["epoch"] for row in rows] == [1, 2] and run.result.history == rows
+    assert not run.running and not live_threads()
+
+
+def test_closing_a_run_mid_way_stops_its_thread(small_data):
+    """What happens when a visitor leaves: the web server closes the generator reading the run."""
+    run = LiveRun(small_data, LiveSettings(label_fraction=0.5, epochs=live.MAX_EPOCHS), time_limit=None)
+    rows = run.epochs()
+    assert next(rows)["epoch"] == 1 and run.running
+    rows.close()
+    assert not run.running and not live_threads()
+
+
+def test_an_error_in_the_thread_reaches_the_reader(small_data):
+    run = LiveRun(small_data, LiveSettings(epochs=1, student_init="teacher"))  # no teacher to start from
+    with pytest.raises(LiveError, match="needs the teacher"):
+        list(run.epochs())
+    assert not live_threads()
+
+
+def test_the_lab_stops_one_sessions_run_and_no_other(small_data, tmp_path):
+    lab = LiveLab(tmp_path / "unused.safetensors", data=small_data, time_limit=None)
+    slow = LiveSettings(label_fraction=0.5, epochs=live.MAX_EPOCHS)
+    runs = {session: lab.start(session, slow) for session in ("alice", "bob")}
+    readers = {session: run.epochs() for session, run in runs.items()}
+    for reader in readers.values():
+        next(reader)
+    assert sorted(lab.running()) == ["alice", "bob"]
+    assert lab.stop("alice") and not lab.stop("carol")
+    list(readers["alice"])
+    assert runs["alice"].result.stopped == "Stopped, as you asked."
+    assert runs["bob"].running and lab.running() == ["bob"]
+    lab.finish("alice", runs["alice"])
+    readers["bob"].close()
+    lab.finish("bob", runs["bob"])
+    assert lab.running() == [] and not live_threads()
+
+
+def test_a_lab_without_the_record_says_what_to_do(tmp_path):
+    lab = LiveLab(tmp_path / live.OUTPUTS_FILE)
+    assert not lab.recorded and not lab.prepared
+    with pytest.raises(LiveError, match="No recorded teacher outputs at .* python -m kd reproduce"):
+        lab.data()
+
+
+# --------------------------------------------------------------------- what the tab shows
+
+HISTORY = [
+    {"epoch": 1, "loss_kd": 3.0, "loss_ce": 0.5, "loss": 3.5, "train_accuracy": 0.4, "val_accuracy": 0.5, "val_agreement": 0.6},
+    {"epoch": 2, "loss_kd": 2.0, "loss_ce": 0.25, "loss": 2.25, "train_accuracy": 0.6, "val_accuracy": 0.7, "val_agreement": 0.8},
+]
+
+
+def test_the_curves_hold_every_epochs_numbers():
+    loss = live.loss_frame(HISTORY)
+    assert loss.values.tolist() == [
+        [1, 3.0, "kd"], [1, 0.5, "ce"], [1, 3.5, "total"], [2, 2.0, "kd"], [2, 0.25, "ce"], [2, 2.25, "total"],
+    ]
+    accuracy_rows = live.accuracy_frame(HISTORY)
+    assert len(accuracy_rows) == 6 and set(accuracy_rows["curve"]) == set(live.CURVE_LABELS.values())
+    assert accuracy_rows[accuracy_rows["curve"] == "validation accuracy"]["value"].tolist() == [0.5, 0.7]
+    assert live.loss_frame([]).empty and live.accuracy_frame([]).empty
+
+
+def test_the_status_lines_give_the_numbers_of_the_run():
+    line = live.epoch_line(HISTORY[1], LiveSettings(epochs=4), 12.3)
+    assert line == "Epoch 2 of 4 (12 s): training loss 2.250, validation accuracy 0.700, agreement with the teacher 0.800."
+    result = live.LiveResult(object(), LiveSettings(epochs=4), HISTORY, {"accuracy": 0.8125, "agreement": 0.875}, 21.6, 40,
+                             stopped="Stopped after epoch 2 of 4: the next one would have ended past the 60 s limit.")
+    summary = live.result_summary(result)
+    assert summary.startswith("Stopped after epoch 2 of 4")
+    settings = "T = 4, alpha = 0.9, 10% of the labels, 4 epochs, random start"
+    assert f"Your student trained 2 epochs in 22 s ({settings}, 40 labelled examples)." in summary
+    assert "epoch 2, the best on the validation split" in summary and "accuracy **0.812**" in summary and "**0.875**" in summary
+
+
+def test_the_comparison_lists_the_shipped_models_then_the_visitors_student():
+    metrics = load_metrics(CHECKPOINTS / "metrics.json")
+    frame = live.comparison_frame(metrics, CHECKPOINTS)
+    assert list(frame["model"]) == list(metrics["models"])
+    assert frame.set_index("model").loc["student", "test accuracy"] == f"{metrics['models']['student']['accuracy']:.3f}"
+    assert "labels only" in frame.set_index("model").loc["student_scratch", "how it learned"]
+    test = {"accuracy": 0.5, "agreement": 0.625, "kl_to_teacher": 1.25}
+    result = live.LiveResult(object(), LiveSettings(alpha=0.5, label_fraction=0.05, epochs=2), HISTORY, test, 1.0, 10)
+    mine = live.comparison_frame(metrics, CHECKPOINTS, result).iloc[-1]
+    assert mine.tolist() == ["your student", "distilled at T = 4, alpha = 0.5, 5% of labels, 2 epochs", "0.500", "0.625", "1.250"]
+
+
+# ----------------------------------------------------------------- the shipped record
+
+
+@pytest.fixture(scope="module")
+def shipped_lab():
+    config = read_config(CHECKPOINTS / "teacher")
+    lab = LiveLab(CHECKPOINTS / live.OUTPUTS_FILE, from_dict(DataConfig, config["data"]), teacher_sha256=config["weights_sha256"])
+    if not lab.recorded:
+        pytest.skip(f"no {live.OUTPUTS_FILE} in {CHECKPOINTS} (python -m kd reproduce writes it)")
+    return lab
+
+
+@pytest.mark.slow
+def test_the_shipped_record_fits_the_shipped_teacher_and_the_data_built_here(shipped_lab):
+    data = shipped_lab.data()  # refuses another dataset or teacher
+    test_idx = data.dataset.split_indices("test")
+    teacher_accuracy = accuracy(data.outputs.view("image+text")[test_idx], data.dataset.labels[test_idx])
+    evaluated = load_metrics(CHECKPOINTS / "metrics.json")["models"]["teacher"]["accuracy"]
+    assert teacher_accuracy == pytest.approx(evaluated, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_a_default_run_on_the_real_data_ends_within_the_time_limit(shipped_lab):
+    """On one torch thread, as the app trains (the autouse fixture). Prints its time."""
+    data = shipped_lab.data()
+    run = LiveRun(data, LiveSettings())
+    rows = list(run.epochs())
+    result = run.result
+    print(f"\nlive: default run, {len(rows)} epochs in {result.seconds:.1f} s, test accuracy {result.test['accuracy']:.3f}, "
+          f"agreement {result.test['agreement']:.3f}{', ' + result.stopped if result.stopped else ''}")
+    assert result.seconds <= live.TIME_LIMIT_S
+    assert result.stopped or len(rows) == LiveSettings().epochs
+    assert result.test["accuracy"] > 1 / len(data.dataset.classes) and not math.isnan(result.test["kl_to_teacher"])
