@@ -200,7 +200,7 @@ class LiveSettings:
     student_init: str = "random"  # or "teacher": token embeddings from the teacher's, compressed
 
     def check(self) -> LiveSettings:
-        def number(name: str, value, low: float, high: float, what: str) -> float:
+        def number(value, low: float, high: float, what: str) -> float:
             try:
                 x = float(value)
             except (TypeError, ValueError):
@@ -209,21 +209,31 @@ class LiveSettings:
                 raise SettingsError(f"{what} must be between {low:g} and {high:g} (got {x:g}).")
             return x
 
-        temperature = number("temperature", self.temperature, *TEMPERATURES, "The temperature T")
-        alpha = number("alpha", self.alpha, 0.0, 1.0, "Alpha")
+        temperature = number(self.temperature, *TEMPERATURES, "The temperature T")
+        alpha = number(self.alpha, 0.0, 1.0, "Alpha")
         low, high = LABEL_FRACTIONS
         try:
-            fraction = number("label_fraction", self.label_fraction, low, high, "The labelled fraction")
+            fraction = number(self.label_fraction, low, high, "The labelled fraction")
         except SettingsError:
-            raise SettingsError(
-                f"The labelled fraction must be between {100 * low:g}% and {100 * high:g}% (got {self.label_fraction!r})."
-            ) from None
-        epochs = number("epochs", self.epochs, 1, MAX_EPOCHS, "Epochs")
+            given = self.label_fraction
+            given = f"{100 * given:g}%" if isinstance(given, (int, float)) else repr(given)
+            allowed = f"between {100 * low:g}% and {100 * high:g}%"
+            raise SettingsError(f"The labelled fraction must be {allowed} (got {given}).") from None
+        epochs = number(self.epochs, 1, MAX_EPOCHS, "Epochs")
         if epochs != int(epochs):
             raise SettingsError(f"Epochs must be a whole number (got {epochs:g}).")
         if self.student_init not in STUDENT_INITS:
             raise SettingsError(f"The student starts from {' or '.join(STUDENT_INITS)} weights, not {self.student_init!r}.")
         return LiveSettings(temperature, alpha, fraction, int(epochs), self.student_init)
+
+    @classmethod
+    def from_page(cls, temperature, alpha, label_percent, epochs, student_init) -> LiveSettings:
+        """The settings as the page gives them (the labelled fraction in percent), checked."""
+        try:
+            fraction = float(label_percent) / 100
+        except (TypeError, ValueError):
+            raise SettingsError(f"The labelled fraction must be a number of percent, not {label_percent!r}.") from None
+        return cls(temperature, alpha, fraction, epochs, student_init).check()
 
     def distill_config(self) -> DistillConfig:
         return DistillConfig(temperature=self.temperature, alpha=self.alpha, transfer=False, student_init=self.student_init)
@@ -233,7 +243,7 @@ class LiveSettings:
 
     def describe(self) -> str:
         how = "labels only" if self.alpha == 0 else f"T = {self.temperature:g}, alpha = {self.alpha:g}"
-        return f"{how}, {percent(self.label_fraction)} of the labels, {self.epochs} epochs, {self.student_init} start"
+        return f"{how}, {percent(self.label_fraction)} of the labels, {self.student_init} start"
 
 
 # ---------------------------------------------------------------------------------- data
@@ -528,17 +538,19 @@ class LiveLab:
 # ------------------------------------------------------------------- what the tab shows
 
 
+# Short: the plot's legend cuts long names.
 CURVE_LABELS = {
-    "train_accuracy": "training accuracy (labelled examples)",
-    "val_accuracy": "validation accuracy",
-    "val_agreement": "validation agreement with the teacher",
+    "train_accuracy": "train accuracy",  # on the examples whose labels it may use
+    "val_accuracy": "val accuracy",
+    "val_agreement": "val agreement",  # with the teacher
 }
+LOSS_TERMS = {"loss": "total", "loss_kd": "KD (teacher)", "loss_ce": "CE (labels)"}
 
 
 def loss_frame(history: list[dict]) -> pd.DataFrame:
     """Each epoch's training loss, in total and by term: rows (epoch, loss, term)."""
     rows = [
-        {"epoch": row["epoch"], "loss": value, "term": "total" if name == "loss" else name.removeprefix("loss_")}
+        {"epoch": row["epoch"], "loss": value, "term": LOSS_TERMS.get(name, name)}
         for row in history
         for name, value in row.items()
         if name == "loss" or name.startswith("loss_")
@@ -594,17 +606,17 @@ def comparison_frame(metrics: dict, checkpoints: str | Path, result: LiveResult 
     def add(name: str, m: dict, config: dict) -> None:
         rows.append({
             "model": name,
-            "how it learned": training_summary(config),
             "test accuracy": f"{m['accuracy']:.3f}",
             "agreement with teacher": f"{m['agreement']:.3f}",
             "KL to teacher": f"{m['kl_to_teacher']:.3f}",
+            "how it learned": training_summary(config),
         })
 
     for name, m in metrics["models"].items():
         add(name, m, read_config(Path(checkpoints) / name))
     if result is not None and result.student is not None:
         add(YOUR_STUDENT, result.test, result.config())
-    return pd.DataFrame(rows, columns=["model", "how it learned", "test accuracy", "agreement with teacher", "KL to teacher"])
+    return pd.DataFrame(rows, columns=["model", "test accuracy", "agreement with teacher", "KL to teacher", "how it learned"])
 
 
 def percent(fraction: float) -> str:

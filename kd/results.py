@@ -38,15 +38,12 @@ def load_metrics(path: str | Path = "checkpoints/metrics.json") -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def results_frame(metrics: dict, how: dict[str, str] | None = None) -> pd.DataFrame:
-    """One row per model: the test-set figures of `metrics.json`, formatted for reading;
-    `how` (see `training_summaries`) adds a column saying how each model learned."""
+def results_frame(metrics: dict) -> pd.DataFrame:
+    """One row per model: the test-set figures of `metrics.json`, formatted for reading."""
     rows = []
     for name, m in metrics["models"].items():
-        row = {"model": name}
-        if how is not None:
-            row["how it learned"] = how.get(name, "")
-        row |= {
+        row = {
+            "model": name,
             "test accuracy": f"{m['accuracy']:.3f}",
             # A one-modality model is scored on the modality it reads; "" where it reads none.
             "picture only": _score(m.get("accuracy_image_only")),
@@ -92,9 +89,10 @@ def training_summary(config: dict) -> str:
     return ", ".join(parts)
 
 
-def training_summaries(checkpoints: str | Path, names: list[str]) -> dict[str, str]:
-    """`training_summary` of each named checkpoint."""
-    return {name: training_summary(read_config(Path(checkpoints) / name)) for name in names}
+def training_table(checkpoints: str | Path, names: list[str]) -> pd.DataFrame:
+    """`training_summary` of each named checkpoint: rows (model, how it learned)."""
+    rows = [{"model": name, "how it learned": training_summary(read_config(Path(checkpoints) / name))} for name in names]
+    return pd.DataFrame(rows, columns=["model", "how it learned"])
 
 
 def per_class_frame(metrics: dict) -> pd.DataFrame:

@@ -153,8 +153,8 @@ def test_a_record_of_other_data_or_another_teacher_is_refused(recorded, tiny_dat
         (dict(epochs=0), f"Epochs must be between 1 and {live.MAX_EPOCHS} (got 0)."),
         (dict(epochs=live.MAX_EPOCHS + 1), f"Epochs must be between 1 and {live.MAX_EPOCHS}"),
         (dict(epochs=2.5), "Epochs must be a whole number (got 2.5)."),
-        (dict(label_fraction=0.0), "The labelled fraction must be between 5% and 100% (got 0.0)."),
-        (dict(label_fraction=None), "The labelled fraction must be between 5% and 100%"),
+        (dict(label_fraction=0.0), "The labelled fraction must be between 5% and 100% (got 0%)."),
+        (dict(label_fraction=None), "The labelled fraction must be between 5% and 100% (got None)."),
         (dict(temperature=0.5), "The temperature T must be between 1 and 20 (got 0.5)."),
         (dict(student_init="pretrained"), "The student starts from random or teacher weights, not 'pretrained'."),
     ],
@@ -166,12 +166,20 @@ def test_settings_out_of_range_get_a_clear_message(settings, message):
     assert_clear_message(str(refused.value))
 
 
+def test_the_page_gives_the_labelled_fraction_in_percent():
+    assert LiveSettings.from_page(4, 0.9, 25, 3, "random") == LiveSettings(4.0, 0.9, 0.25, 3, "random")
+    with pytest.raises(SettingsError, match=r"between 5% and 100% \(got 200%\)\."):
+        LiveSettings.from_page(4, 0.9, 200, 3, "random")
+    with pytest.raises(SettingsError, match="The labelled fraction must be a number of percent, not 'lots'."):
+        LiveSettings.from_page(4, 0.9, "lots", 3, "random")
+
+
 def test_settings_in_range_are_taken_as_numbers():
     settings = LiveSettings(temperature="2.5", alpha=0, label_fraction=1, epochs=3.0, student_init="teacher").check()
     assert settings == LiveSettings(2.5, 0.0, 1.0, 3, "teacher")
     assert settings.train_config().epochs == 3 and settings.train_config().label_fraction == 1.0
     assert settings.distill_config().transfer is False and not settings.distill_config().uses_teacher
-    assert settings.describe() == "labels only, 100% of the labels, 3 epochs, teacher start"
+    assert settings.describe() == "labels only, 100% of the labels, teacher start"
 
 
 # ------------------------------------------------------------------------------ training
@@ -315,11 +323,12 @@ HISTORY = [
 def test_the_curves_hold_every_epochs_numbers():
     loss = live.loss_frame(HISTORY)
     assert loss.values.tolist() == [
-        [1, 3.0, "kd"], [1, 0.5, "ce"], [1, 3.5, "total"], [2, 2.0, "kd"], [2, 0.25, "ce"], [2, 2.25, "total"],
+        [1, 3.0, "KD (teacher)"], [1, 0.5, "CE (labels)"], [1, 3.5, "total"],
+        [2, 2.0, "KD (teacher)"], [2, 0.25, "CE (labels)"], [2, 2.25, "total"],
     ]
     accuracy_rows = live.accuracy_frame(HISTORY)
     assert len(accuracy_rows) == 6 and set(accuracy_rows["curve"]) == set(live.CURVE_LABELS.values())
-    assert accuracy_rows[accuracy_rows["curve"] == "validation accuracy"]["value"].tolist() == [0.5, 0.7]
+    assert accuracy_rows[accuracy_rows["curve"] == "val accuracy"]["value"].tolist() == [0.5, 0.7]
     assert live.loss_frame([]).empty and live.accuracy_frame([]).empty
 
 
@@ -330,7 +339,7 @@ def test_the_status_lines_give_the_numbers_of_the_run():
                              stopped="Stopped after epoch 2 of 4: the next one would have ended past the 60 s limit.")
     summary = live.result_summary(result)
     assert summary.startswith("Stopped after epoch 2 of 4")
-    settings = "T = 4, alpha = 0.9, 10% of the labels, 4 epochs, random start"
+    settings = "T = 4, alpha = 0.9, 10% of the labels, random start"
     assert f"Your student trained 2 epochs in 22 s ({settings}, 40 labelled examples)." in summary
     assert "epoch 2, the best on the validation split" in summary and "accuracy **0.812**" in summary and "**0.875**" in summary
 
@@ -344,7 +353,7 @@ def test_the_comparison_lists_the_shipped_models_then_the_visitors_student():
     test = {"accuracy": 0.5, "agreement": 0.625, "kl_to_teacher": 1.25}
     result = live.LiveResult(object(), LiveSettings(alpha=0.5, label_fraction=0.05, epochs=2), HISTORY, test, 1.0, 10)
     mine = live.comparison_frame(metrics, CHECKPOINTS, result).iloc[-1]
-    assert mine.tolist() == ["your student", "distilled at T = 4, alpha = 0.5, 5% of labels, 2 epochs", "0.500", "0.625", "1.250"]
+    assert mine.tolist() == ["your student", "0.500", "0.625", "1.250", "distilled at T = 4, alpha = 0.5, 5% of labels, 2 epochs"]
 
 
 # ----------------------------------------------------------------- the shipped record
