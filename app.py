@@ -5,9 +5,10 @@
 
 This file only wires the UI. The answers come from `kd.infer.Predictor`; every number the
 page shows is computed, and tested, in `kd.demo` (the Demo tab) and `kd.results` (the
-Results tab). Importing it starts nothing: `main()` loads both models, warms them up, and
-only then opens the server, so the first visitor never waits for a model to load; models
-that cannot be loaded stop it with one clear message instead.
+Results tab). The "Distill it yourself" tab trains a visitor's own student with `kd.live`,
+which computes every figure it shows. Importing it starts nothing: `main()` loads the
+models, warms them up, and only then opens the server, so the first visitor never waits
+for a model to load; models that cannot be loaded stop it with one clear message instead.
 
 The documented API is the `/predict` endpoint: `(image, text, temperature)` in, one JSON
 object out (see the README's API section).
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,11 +27,12 @@ import gradio as gr
 import torch
 
 from kd import demo as page
-from kd import results
+from kd import live, results
 from kd.checkpoint import CheckpointError
 from kd.examples import example_rows, first_disagreement, load_examples
 from kd.images import ImageError
-from kd.infer import MODALITIES, SERVING_THREADS, InputError, Prediction, Predictor
+from kd.infer import MODALITIES, SERVING_THREADS, InputError, Prediction, Predictor, reads
+from kd.live import LiveError, LiveLab, LiveResult, LiveSettings, SettingsError
 
 ROOT = Path(__file__).resolve().parent
 CHECKPOINTS = Path(os.environ.get("KD_CHECKPOINTS", ROOT / "checkpoints"))
@@ -41,6 +44,10 @@ MAX_FILE_SIZE = "10mb"
 QUEUE_SIZE = 64
 MODEL_CONCURRENCY = 2  # one request per core, each on one torch thread
 RESOFTEN_CONCURRENCY = 4  # re-softening runs no model
+# One visitor's student trains at a time, on one torch thread (see TORCH_THREADS): the
+# other core keeps answering /predict. Others wait in the queue and the page shows their place.
+TRAINING_CONCURRENCY = 1
+PER_CLASS_CHARTS_PER_ROW = 3  # five models' charts in one row would be too narrow to read
 TORCH_THREADS = int(os.environ.get("KD_TORCH_THREADS", SERVING_THREADS))  # why one: see kd.infer
 
 # Server-side rendering would need Node and slows the start; the page is one small app.
@@ -78,10 +85,11 @@ def picture_input(**options) -> gr.Image:
 # ------------------------------------------------------------------------------ answers
 
 
-def ask(predictor: Predictor, image, text, temperature, modalities="image+text") -> Prediction:
+def ask(predictor: Predictor, image, text, temperature, modalities="image+text", others=None) -> Prediction:
     """The predictor's answer, or a message for the visitor; the server keeps serving."""
     try:
-        return predictor.predict(image=image, text=text, temperature=temperature, modalities=modalities or "image+text")
+        modalities = modalities or "image+text"
+        return predictor.predict(image=image, text=text, temperature=temperature, modalities=modalities, others=others)
     except (InputError, ImageError) as e:
         raise gr.Error(str(e), print_exception=False) from e
     except Exception as e:
@@ -92,8 +100,10 @@ def ask(predictor: Predictor, image, text, temperature, modalities="image+text")
 class Handlers:
     """The Demo tab's events, around one loaded `Predictor`.
 
-    The page's state is `answer`, the /predict JSON: asking fills it, the slider re-softens
-    it, a cached example restores it, and the charts and the comparison are drawn from it.
+    The page's state is `answer`, the /predict JSON (with the other students' answers under
+    "others"): asking fills it, the slider re-softens it, a cached example restores it, and
+    the charts and the comparison are drawn from it. `own` is the session's `LiveResult`,
+    the student this visitor trained on the "Distill it yourself" tab, if any.
     """
 
     def __init__(self, predictor: Predictor):
@@ -101,19 +111,39 @@ class Handlers:
         self.teacher_facts = page.ModelFacts.of(predictor.teacher)
         self.student_facts = page.ModelFacts.of(predictor.student)
 
-    def compare(self, image, text, temperature, modalities):
-        prediction = ask(self.predictor, image, text, temperature, modalities)
+    def others(self, own: LiveResult | None) -> dict:
+        """The students that answer beside the multimodal one: the cross-modal ones shipped
+        in the checkpoints folder, and this visitor's own."""
+        models = self.predictor.other_models
+        if own is not None and own.student is not None:
+            models[live.YOUR_STUDENT] = own.student
+        return models
+
+    def compare(self, image, text, temperature, modalities, own=None):
+        prediction = ask(self.predictor, image, text, temperature, modalities, self.others(own))
         teacher_top, student_top = page.top_classes(prediction.teacher), page.top_classes(prediction.student)
         return prediction.to_dict(), teacher_top, student_top, page.notes(prediction)
 
-    def draw(self, answer):
+    def add_own(self, image, text, answer, own):
+        """Adds this visitor's student to an answer restored from the examples' cache."""
+        if not answer or own is None or own.student is None:
+            return gr.skip()
+        try:
+            prediction = self.predictor.answer_with(Prediction.from_dict(answer), {live.YOUR_STUDENT: own.student}, image, text)
+        except (InputError, ImageError):
+            return gr.skip()  # the inputs changed since: the next question includes the student
+        return prediction.to_dict()
+
+    def draw(self, answer, own=None):
         if not answer:
-            return gr.skip(), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         prediction = Prediction.from_dict(answer)
+        others = page.others_markdown(prediction, {name: reads(model) for name, model in self.others(own).items()})
         return (
             page.soft_label_frame(prediction.teacher, self.predictor.teacher.name),
             page.soft_label_frame(prediction.student, self.predictor.student.name),
             page.comparison_markdown(prediction, self.teacher_facts, self.student_facts),
+            gr.update(value=others, visible=bool(others)),
         )
 
     def resoften(self, answer, temperature):
@@ -131,33 +161,113 @@ class Handlers:
         return ask(self.predictor, image, text, temperature).to_dict()
 
 
+class LiveHandlers:
+    """The "Distill it yourself" tab's events, around the server's `LiveLab`. Each session's
+    student lives in its own `gr.State`; the lab knows each session's run, so its Stop
+    button, or its leaving, stops that run."""
+
+    def __init__(self, lab: LiveLab, checkpoints: Path):
+        self.lab, self.checkpoints = lab, checkpoints
+        metrics = checkpoints / "metrics.json"
+        self.metrics = results.load_metrics(metrics) if metrics.is_file() else {"models": {}}
+
+    def comparison(self, result: LiveResult | None = None):
+        return live.comparison_frame(self.metrics, self.checkpoints, result)
+
+    def train(self, temperature, alpha, label_percent, epochs, student_init, request: gr.Request, progress=gr.Progress()):
+        """Trains a student in a thread and yields (status, loss curve, accuracy curves,
+        comparison, the session's student) after every epoch; closing the generator (the
+        visitor left) stops the run."""
+        try:
+            settings = LiveSettings.from_page(temperature, alpha, label_percent, epochs, student_init)
+        except SettingsError as e:
+            raise gr.Error(str(e), print_exception=False) from e
+        if not self.lab.prepared:
+            progress(0, desc="Preparing the data")
+            yield "Preparing the data: the first run after the server starts loads (or draws) the emoji once.", *[gr.skip()] * 4
+        try:
+            run = self.lab.start(request.session_hash, settings)
+        except LiveError as e:
+            raise gr.Error(str(e), print_exception=False) from e
+        session, history, rows, start = request.session_hash, [], run.epochs(), time.perf_counter()
+        progress((0, settings.epochs), desc="Training", unit="epochs")
+        try:
+            for row in rows:
+                history.append(row)
+                progress((row["epoch"], settings.epochs), desc="Training", unit="epochs")
+                status = live.epoch_line(row, settings, time.perf_counter() - start)
+                yield status, *self._curves(history, settings), gr.skip(), gr.skip()
+        except LiveError as e:
+            raise gr.Error(str(e), print_exception=False) from e
+        except Exception as e:
+            log.exception("live training failed")
+            raise gr.Error("Something went wrong on our side while training. Please try again.") from e
+        finally:
+            rows.close()
+            self.lab.finish(session, run)
+        result = run.result
+        own = result if result.student is not None else gr.skip()
+        yield live.result_summary(result), *self._curves(history, settings), self.comparison(result), own
+
+    @staticmethod
+    def _curves(history, settings):
+        x_lim = [1, max(settings.epochs, 2)]  # the whole run's width from the start: the curves grow, the axis stays
+        return (
+            gr.LinePlot(live.loss_frame(history), x_lim=x_lim),
+            gr.LinePlot(live.accuracy_frame(history), x_lim=x_lim),
+        )
+
+    def stop(self, request: gr.Request) -> None:
+        """The Stop button: this session's run stops at its next step and keeps its best epoch."""
+        self.lab.stop(request.session_hash)
+
+    def leave(self, request: gr.Request) -> None:
+        """The visitor closed or reloaded the page: their run, if any, stops."""
+        self.lab.stop(request.session_hash)
+
+
 # ----------------------------------------------------------------------------------- page
 
 
 def build_demo(
-    predictor: Predictor, checkpoints: Path = CHECKPOINTS, examples: Path = EXAMPLES, queue_size: int = QUEUE_SIZE
+    predictor: Predictor,
+    checkpoints: Path = CHECKPOINTS,
+    examples: Path = EXAMPLES,
+    queue_size: int = QUEUE_SIZE,
+    lab: LiveLab | None = None,
 ) -> gr.Blocks:
     """The whole app around one loaded `Predictor`; nothing is launched. `checkpoints`
-    holds the metrics.json and training histories the Results tab shows; past `queue_size`
-    waiting requests, a new one is turned away with "busy, try again"."""
+    holds the metrics.json and training histories the Results tab shows, and the teacher's
+    recorded answers the "Distill it yourself" tab trains on (`lab`, by default the one
+    beside the predictor's teacher); past `queue_size` waiting requests, a new one is turned
+    away with "busy, try again"."""
+    lab = lab or LiveLab.beside(predictor.teacher.model, predictor.teacher.config, checkpoints)
+    demo_handlers, live_handlers = Handlers(predictor), LiveHandlers(lab, checkpoints)
     with gr.Blocks(title="Teacher vs student: knowledge distillation, live") as demo:
         gr.Markdown(
             "# Teacher vs student\n"
             "A big multimodal **teacher** and the small **student** distilled from it name the category of an "
-            "emoji from its picture and its name. Give them a picture, a text or both, and compare. "
-            "New here? Pick an example below, or read the About tab."
+            "emoji from its picture and its name. Give them a picture, a text or both, and compare, or distill "
+            "a student yourself. New here? Pick an example below, or read the About tab."
         )
+        own = gr.State(None)  # this session's student, once it trained one (never shared between visitors)
         with gr.Tab("Demo"):
-            _demo_tab(Handlers(predictor), examples)
+            asked = _demo_tab(demo_handlers, examples, own)
+        with gr.Tab("Distill it yourself"):
+            trained = _live_tab(live_handlers, own)
         with gr.Tab("Results"):
             _results_tab(checkpoints)
         with gr.Tab("About"):
             gr.Markdown(ABOUT)
+        if trained is not None:  # the new student joins the answer on the Demo tab at once
+            trained.success(demo_handlers.add_own, [*asked, own], asked[-1], show_progress="hidden", api_visibility="private")
+        demo.unload(live_handlers.leave)
     demo.queue(max_size=queue_size)
     return demo
 
 
-def _demo_tab(handlers: Handlers, examples: Path) -> None:
+def _demo_tab(handlers: Handlers, examples: Path, own: gr.State) -> tuple:
+    """The Demo tab; returns (picture, text, answer), which the live tab's student answers too."""
     predictor = handlers.predictor
     with gr.Row(equal_height=False):
         image = picture_input(label="Picture", sources=["upload", "clipboard", "webcam"], height=260, elem_id="picture")
@@ -175,6 +285,7 @@ def _demo_tab(handlers: Handlers, examples: Path) -> None:
         teacher_top, teacher_chart = _model_column("Teacher", handlers.teacher_facts, predictor.classes, colors)
         student_top, student_chart = _model_column("Student", handlers.student_facts, predictor.classes, colors)
     comparison = gr.Markdown(elem_id="comparison")
+    others = gr.Markdown(visible=False, elem_id="others")
     with gr.Accordion("The answer as JSON (what the /predict API returns)", open=False):
         answer = gr.JSON(label="answer", elem_id="answer")
 
@@ -185,7 +296,7 @@ def _demo_tab(handlers: Handlers, examples: Path) -> None:
     rows = example_rows(examples, predictor.distillation_temperature)
     if rows:
         with examples_slot, cached_examples_in(_examples_cache(predictor, examples)):
-            gr.Examples(
+            shown = gr.Examples(
                 rows,
                 inputs,
                 outputs,
@@ -196,11 +307,18 @@ def _demo_tab(handlers: Handlers, examples: Path) -> None:
                 examples_per_page=len(rows),
                 preload=first_disagreement(load_examples(examples)),
             )
+        # A cached answer has no visitor's student in it: theirs answers the example now.
+        shown.cache_event.then(
+            handlers.add_own, [image, text, answer, own], answer, show_progress="hidden", api_visibility="private"
+        )
 
     model_events = dict(concurrency_id="models", concurrency_limit=MODEL_CONCURRENCY)
-    gr.on([button.click, text.submit], handlers.compare, inputs, outputs, api_visibility="private", **model_events)
+    # Undocumented, not private: a test asks as the page does, with a session's own student.
+    gr.on([button.click, text.submit], handlers.compare, [*inputs, own], outputs, api_name="ask", api_visibility="undocumented",
+          **model_events)
     answer.change(
-        handlers.draw, answer, [teacher_chart, student_chart, comparison], show_progress="hidden", api_visibility="private"
+        handlers.draw, [answer, own], [teacher_chart, student_chart, comparison, others], show_progress="hidden",
+        api_visibility="private",
     )
     temperature.input(
         handlers.resoften,
@@ -213,6 +331,60 @@ def _demo_tab(handlers: Handlers, examples: Path) -> None:
     )
     # The documented API: no button triggers it, clients call it by name.
     gr.on([], handlers.predict, [image, text, temperature], answer, api_name="predict", **model_events)
+    return image, text, answer
+
+
+LIVE_INTRO = f"""
+Train a student of your own, here and now, and see where it lands next to ours. It learns from
+the teacher's answers, recorded once, and from the labels of the share of training emoji you
+pick; the rest of the training emoji it sees with the teacher's soft labels only. Training
+stops after {live.TIME_LIMIT_S:.0f} s at most, keeping its best epoch. One student trains at a time: if another
+visitor's is training, yours waits in the queue, and the status line shows your place. Once it
+is trained, your student also answers on the Demo tab, below the teacher and our student.
+"""
+
+
+def _live_tab(handlers: LiveHandlers, own: gr.State):
+    """The "Distill it yourself" tab; returns its training event (None without the teacher's record)."""
+    gr.Markdown(LIVE_INTRO)
+    if not handlers.lab.recorded:
+        gr.Markdown(
+            f"This tab needs the teacher's recorded answers, `{handlers.lab.outputs_path}`, which are not there. "
+            "`python -m kd reproduce` writes them beside the checkpoints."
+        )
+        return None
+    defaults = LiveSettings()
+    with gr.Row():
+        temperature = gr.Slider(*live.TEMPERATURES, value=defaults.temperature, step=0.5, label="Temperature T",
+                                info="Softens the teacher's answers the student learns from", elem_id="live-temperature")
+        alpha = gr.Slider(0, 1, value=defaults.alpha, step=0.05, label="alpha",
+                          info="Weight of the teacher's soft labels; 0 = labels only", elem_id="live-alpha")
+        labels = gr.Slider(100 * live.LABEL_FRACTIONS[0], 100 * live.LABEL_FRACTIONS[1], value=100 * defaults.label_fraction,
+                           step=5, label="Labelled training emoji (%)", info="The student sees the labels of these only",
+                           elem_id="live-labels")
+        epochs = gr.Slider(1, live.MAX_EPOCHS, value=defaults.epochs, step=1, label="Epochs",
+                           info=f"Passes over the training set, within {live.TIME_LIMIT_S:.0f} s", elem_id="live-epochs")
+    student_init = gr.Radio(
+        [("random weights", "random"), ("the teacher's word embeddings, compressed", "teacher")],
+        value=defaults.student_init, label="The student starts from", elem_id="live-init",
+    )
+    with gr.Row():
+        train = gr.Button("Train my student", variant="primary", elem_id="live-train")
+        stop = gr.Button("Stop", elem_id="live-stop")
+    status = gr.Markdown("Pick the settings and press **Train my student**.", elem_id="live-status")
+    with gr.Row():
+        loss = gr.LinePlot(x="epoch", y="loss", color="term", title="Training loss, by term", height=280, elem_id="live-loss")
+        accuracy = gr.LinePlot(x="epoch", y="value", color="curve", y_lim=[0, 1], title="Accuracy", y_title="accuracy",
+                               height=280, elem_id="live-accuracy")
+    gr.Markdown("### Side by side, on the test split\nYour student is scored as ours were, against the same teacher.")
+    table = gr.Dataframe(handlers.comparison(), interactive=False, wrap=True, elem_id="live-comparison")
+    trained = train.click(
+        handlers.train, [temperature, alpha, labels, epochs, student_init], [status, loss, accuracy, table, own],
+        show_progress_on=[status], concurrency_limit=TRAINING_CONCURRENCY, concurrency_id="live",
+        api_name="distill", api_visibility="undocumented",
+    )
+    stop.click(handlers.stop, None, None, queue=False, api_visibility="private")
+    return trained
 
 
 def _model_column(title: str, facts: page.ModelFacts, classes: list[str], colors: dict[str, str]):
@@ -244,19 +416,21 @@ def _results_tab(checkpoints: Path) -> None:
         return
     metrics = results.load_metrics(metrics_path)
     gr.Markdown("### Test set\n" + results.dataset_line(metrics))
+    names = list(metrics["models"])
     gr.Dataframe(results.results_frame(metrics), interactive=False, elem_id="results-table")
+    gr.Dataframe(results.training_table(checkpoints, names), interactive=False, wrap=True, elem_id="results-how")
     gr.Markdown("### Accuracy per class")
-    with gr.Row():
-        colors = results.model_colors(list(metrics["models"]))
-        for name, frame in results.per_class_by_model(metrics).items():
-            gr.BarPlot(
-                frame, x="class", y="accuracy", color="model", color_map=colors, colors_in_legend=[], y_lim=[0, 1],
-                title=name, x_label_angle=-45, height=300, elem_id=f"per-class-{name}",
-            )
+    colors, charts = results.model_colors(names), list(results.per_class_by_model(metrics).items())
+    for first in range(0, len(charts), PER_CLASS_CHARTS_PER_ROW):
+        with gr.Row():
+            for name, frame in charts[first : first + PER_CLASS_CHARTS_PER_ROW]:
+                gr.BarPlot(
+                    frame, x="class", y="accuracy", color="model", color_map=colors, colors_in_legend=[], y_lim=[0, 1],
+                    title=name, x_label_angle=-45, height=300, elem_id=f"per-class-{name}",
+                )
     gr.Dataframe(results.per_class_table(metrics), interactive=False)
     gr.Markdown("### Training curves, recorded while training")
-    names = list(metrics["models"])
-    histories, colors = results.training_histories(checkpoints, names), results.model_colors(names)
+    histories = results.training_histories(checkpoints, names)
     with gr.Row():
         for metric, title in results.CURVES.items():
             frame = results.curve_frame(histories, metric)

@@ -1,9 +1,12 @@
 """The app end to end through gradio_client: /predict answers as the Predictor does, bad
-input gets a clear message, the server keeps serving, and 16 clients at once are answered."""
+input gets a clear message, the server keeps serving, and 16 clients at once are answered;
+visitors train students of their own, each seeing only theirs, and one who leaves mid-run
+leaves no training behind."""
 
 import subprocess
 import sys
 import threading
+import time
 
 import httpx
 import pytest
@@ -12,7 +15,8 @@ from gradio_client.exceptions import AppError
 
 from conftest import ROOT
 from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixture)
-from demo_helpers import EXAMPLE_PICTURE, awkward_pictures, broken_pictures, launched_app, shared_predictor, write
+from demo_helpers import CHECKPOINTS, EXAMPLE_PICTURE, awkward_pictures, broken_pictures, launched_app, shared_predictor, write
+from kd import live
 from kd.examples import load_examples
 
 pytestmark = [
@@ -23,8 +27,15 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def url():
-    with launched_app() as demo:
+def lab():
+    """The app's live lab, held here to see which sessions have training going."""
+    teacher = shared_predictor().teacher
+    return live.LiveLab.beside(teacher.model, teacher.config, CHECKPOINTS)
+
+
+@pytest.fixture(scope="module")
+def url(lab):
+    with launched_app(lab=lab) as demo:
         yield demo.local_url
 
 
@@ -135,3 +146,105 @@ def test_16_concurrent_clients_are_all_answered_correctly(url):
     assert not failures
     for got, want in zip(served, expected):
         assert_same_answer(got, want)
+
+
+# ------------------------------------------------------------------- distill it yourself
+
+
+@pytest.fixture
+def recorded(lab):
+    if not lab.recorded:
+        pytest.skip(f"no {live.OUTPUTS_FILE} in {CHECKPOINTS}: the live tab is off (python -m kd reproduce writes it)")
+
+
+def train(client, alpha=0.9, epochs=1, label_percent=10, temperature=4.0, student_init="random"):
+    """Submits the live tab's training as the page does; the Job yields (status, loss, accuracy, table)."""
+    return client.submit(temperature, alpha, label_percent, epochs, student_init, api_name="/distill")
+
+
+def ask(client, text="skunk") -> dict:
+    """The Demo tab's question, as the page asks it (with the session's own student, if any)."""
+    return client.predict(handle_file(str(EXAMPLE_PICTURE)), text, 4.0, "image+text", api_name="/ask")[0]
+
+
+def no_training_left(lab, seconds=15.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not lab.running() and not [t for t in threading.enumerate() if t.name == "kd-live-run"]:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_two_visitors_train_students_of_their_own_and_each_sees_only_theirs(url, lab, recorded):
+    alice, bob, carol = (Client(url, verbose=False) for _ in range(3))
+    jobs = {"alice": train(alice, alpha=0.0), "bob": train(bob, alpha=0.9)}
+    at_once = set()
+    while not all(job.done() for job in jobs.values()):
+        at_once.add(len(lab.running()))
+        time.sleep(0.05)
+    assert max(at_once) == 1  # one trains while the other waits its turn in the queue
+    finals = {name: job.result(timeout=120) for name, job in jobs.items()}
+    for name, (status, _, _, table) in finals.items():
+        assert "Your student trained 1 epoch in" in status and "accuracy **0." in status, name
+        mine = table["data"][-1]
+        assert mine[0] == "your student" and [row[0] for row in table["data"][:-1]] == list(shared_predictor_metrics())
+    how = {name: final[3]["data"][-1][-1] for name, final in finals.items()}  # the table's last column
+    assert how["alice"].startswith("labels only") and how["bob"].startswith("distilled")
+
+    answers = {name: ask(client) for name, client in (("alice", alice), ("bob", bob), ("carol", carol))}
+    assert "your student" in answers["alice"]["others"] and "your student" in answers["bob"]["others"]
+    assert answers["alice"]["others"]["your student"]["logits"] != answers["bob"]["others"]["your student"]["logits"]
+    assert "your student" not in answers["carol"].get("others", {})  # never trained one
+    assert no_training_left(lab)
+
+
+def shared_predictor_metrics() -> dict:
+    from kd.results import load_metrics
+
+    return load_metrics(CHECKPOINTS / "metrics.json")["models"]
+
+
+def first_epoch(job, seconds=60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not any(str(out[0]).startswith("Epoch 1 of") for out in job.outputs()):
+        assert time.monotonic() < deadline and not job.done(), "no epoch ended"
+        time.sleep(0.1)
+
+
+def test_a_visitor_who_leaves_mid_run_stops_their_training(url, lab, recorded):
+    """The page's heartbeat connection closes when a visitor leaves: the app's unload stops the run."""
+    visitor = Client(url, verbose=False)
+    job = train(visitor, epochs=live.MAX_EPOCHS)
+    first_epoch(job)
+    assert lab.running() == [visitor.session_hash]
+    with httpx.stream("GET", f"{url}gradio_api/heartbeat/{visitor.session_hash}", timeout=10) as heartbeat:
+        next(heartbeat.iter_lines())  # the page is there ... and then it is gone
+    assert no_training_left(lab)
+    status = job.result(timeout=30)[0]
+    assert status.startswith("Stopped, as you asked.") and f"of {live.MAX_EPOCHS}" not in status
+
+
+def test_a_cancelled_run_leaves_no_thread_behind_and_the_server_keeps_serving(url, lab, recorded, client):
+    """A cancelled event closes the generator that reads the run: its thread stops too."""
+    visitor = Client(url, verbose=False)
+    job = train(visitor, epochs=live.MAX_EPOCHS)
+    first_epoch(job)
+    job.cancel()
+    assert no_training_left(lab)
+    assert predict(client, EXAMPLE_PICTURE, "skunk")["teacher"]["label"]
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(epochs=0), "Value 0 is less than minimum value 1"),  # the page's sliders check their ranges first,
+        (dict(alpha=1.5), "Value 1.5 is greater than maximum value 1"),
+        (dict(student_init="pretrained"), "Value: 'pretrained' .*is not in the list of choices"),
+        (dict(epochs=2.5), r"Epochs must be a whole number \(got 2.5\)\."),  # then kd.live
+    ],
+)
+def test_bad_training_settings_get_a_clear_message_and_the_server_keeps_serving(url, client, recorded, settings, message):
+    with pytest.raises(AppError, match=message):
+        train(Client(url, verbose=False), **settings).result(timeout=30)
+    assert predict(client, None, "skunk")["teacher"]["label"]

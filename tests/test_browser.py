@@ -1,7 +1,8 @@
 """A visitor in a real browser (Debian's Chromium, driven by Playwright): uploads a picture,
-types its name, asks, moves the temperature slider, and reads what both models said.
+types its name, asks, moves the temperature slider, and reads what both models said; then
+trains a student of their own and sees it answer beside ours.
 
-Saves artifacts/screenshots/demo.png (and results.png) for people to look at.
+Saves artifacts/screenshots/demo.png (and results.png, live.png, live-demo.png) for people to look at.
 """
 
 import re
@@ -11,7 +12,8 @@ import pytest
 
 from conftest import ROOT
 from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixture)
-from demo_helpers import launched_app, shared_predictor
+from demo_helpers import CHECKPOINTS, launched_app, shared_predictor
+from kd import live
 from kd.examples import first_disagreement, load_examples
 from kd.results import load_metrics
 
@@ -123,10 +125,48 @@ def test_the_results_tab_draws_the_test_table_and_the_training_curves(browser_pa
     page, errors = browser_page
     page.get_by_role("tab", name="Results").click()
     playwright.expect(page.locator("#results-table")).to_contain_text("student_scratch", timeout=WAIT_MS)
+    for name in load_metrics(CHECKPOINTS / "metrics.json")["models"]:  # the cross-modal students too, where shipped
+        playwright.expect(page.locator("#results-table")).to_contain_text(name)
+    playwright.expect(page.locator("#results-how")).to_contain_text("labels only")
     for chart in ("#per-class-teacher", "#per-class-student", "#curve-val_accuracy", "#curve-loss"):
         playwright.expect(page.locator(f"{chart} svg.marks").first).to_be_visible(timeout=WAIT_MS)
     playwright.expect(page.locator("#per-class-student g.mark-rect path")).to_have_count(len(shared_predictor().classes))
-    models = load_metrics(ROOT / "checkpoints" / "metrics.json")["models"]
+    models = load_metrics(CHECKPOINTS / "metrics.json")["models"]
     playwright.expect(page.locator("#curve-val_accuracy g.mark-line path")).to_have_count(len(models))  # a line per model
     page.screenshot(path=str(SCREENSHOTS / "results.png"), full_page=True)
+    assert not errors, errors
+
+
+def test_a_visitor_distills_a_student_of_their_own_and_it_answers_on_the_demo_tab(browser_page):
+    page, errors = browser_page
+    if not (CHECKPOINTS / live.OUTPUTS_FILE).is_file():
+        pytest.skip(f"no {live.OUTPUTS_FILE} in {CHECKPOINTS}: the live tab is off")
+    expect = playwright.expect
+    page.get_by_role("tab", name="Distill it yourself").click()
+    epochs = page.locator("#live-epochs input[type=number]")
+    epochs.fill("2")
+    epochs.press("Enter")
+    page.locator("#live-train").click()
+
+    # Each epoch's numbers show as it ends, then the summary; the curves have every epoch.
+    expect(page.locator("#live-status")).to_contain_text("Epoch 1 of 2", timeout=90_000)
+    expect(page.locator("#live-status")).to_contain_text("Your student trained 2 epochs", timeout=90_000)
+    expect(page.locator("#live-accuracy g.mark-line path")).to_have_count(len(live.CURVE_LABELS), timeout=WAIT_MS)
+    expect(page.locator("#live-loss g.mark-line path")).to_have_count(len(live.LOSS_TERMS), timeout=WAIT_MS)
+    row = page.locator("#live-comparison").get_by_role("row", name=re.compile("^your student"))
+    expect(row).to_contain_text("distilled at T = 4, alpha = 0.9, 10% of labels, 2 epochs")
+    summary = page.inner_text("#live-status")
+    accuracy = re.search(r"accuracy ([0-9]\.[0-9]{3}), agreement with the teacher ([0-9]\.[0-9]{3})", summary)
+    expect(row).to_contain_text(accuracy.group(1))
+    expect(row).to_contain_text(accuracy.group(2))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "live.png"), full_page=True)
+
+    # Back on the Demo tab, the visitor's student has answered the question on the page.
+    page.get_by_role("tab", name="Demo").click()
+    others = page.locator("#others")
+    expect(others).to_contain_text("your student", timeout=WAIT_MS)
+    mine = others.locator("tr", has_text="your student")
+    expect(mine).to_contain_text(re.compile("|".join(map(re.escape, shared_predictor().classes))), timeout=WAIT_MS)
+    page.screenshot(path=str(SCREENSHOTS / "live-demo.png"), full_page=True)
     assert not errors, errors
