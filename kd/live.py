@@ -49,7 +49,8 @@ from kd.data import MultimodalDataset, load_dataset
 from kd.distill import Distiller
 from kd.evaluate import accuracy, agreement, dataset_logits, quality_metrics
 from kd.models import Features, MultimodalClassifier, Teacher, create_model
-from kd.pipeline import STUDENT_TRAIN, labelled_mask, student_inputs
+# As a module, read when called: kd.pipeline may import this one (to record the teacher).
+from kd import pipeline
 from kd.train import TensorLoader, Trainer, TrainingStopped
 
 OUTPUTS_FILE = "teacher_outputs.safetensors"  # in the checkpoints folder, beside teacher/
@@ -67,9 +68,7 @@ MAX_EPOCHS = 15
 TEMPERATURES = (1.0, 20.0)
 LABEL_FRACTIONS = (0.05, 1.0)
 STUDENT_INITS = ("random", "teacher")
-# The shipped student's recipe, shortened; no transfer set (its vocabulary pass alone would
-# take most of the minute).
-LIVE_TRAIN = dataclasses.replace(STUDENT_TRAIN, epochs=8)
+DEFAULT_EPOCHS = 8
 
 
 class LiveError(RuntimeError):
@@ -196,7 +195,7 @@ class LiveSettings:
     temperature: float = 4.0
     alpha: float = 0.9
     label_fraction: float = 0.1  # of the training emoji whose labels the student may use
-    epochs: int = LIVE_TRAIN.epochs
+    epochs: int = DEFAULT_EPOCHS
     student_init: str = "random"  # or "teacher": token embeddings from the teacher's, compressed
 
     def check(self) -> LiveSettings:
@@ -239,7 +238,9 @@ class LiveSettings:
         return DistillConfig(temperature=self.temperature, alpha=self.alpha, transfer=False, student_init=self.student_init)
 
     def train_config(self) -> TrainConfig:
-        return dataclasses.replace(LIVE_TRAIN, epochs=self.epochs, label_fraction=self.label_fraction)
+        """The shipped student's training, shortened; no transfer set (its vocabulary pass
+        alone would take most of the minute)."""
+        return dataclasses.replace(pipeline.STUDENT_TRAIN, epochs=self.epochs, label_fraction=self.label_fraction)
 
     def describe(self) -> str:
         how = "labels only" if self.alpha == 0 else f"T = {self.temperature:g}, alpha = {self.alpha:g}"
@@ -271,7 +272,7 @@ class LiveData:
     @classmethod
     def of(cls, dataset: MultimodalDataset, outputs: TeacherOutputs) -> LiveData:
         student = create_model("student", num_classes=dataset.num_classes)
-        return cls(dataset, outputs, student_inputs(student, dataset))
+        return cls(dataset, outputs, pipeline.student_inputs(student, dataset))
 
 
 # ------------------------------------------------------------------------------ training
@@ -356,7 +357,7 @@ def train_student(
 
     # The training rows, as `kd.pipeline.distill` picks them.
     train_idx = dataset.split_indices("train")
-    labelled = labelled_mask(dataset.subset(train_idx), train.label_fraction, train.seed)
+    labelled = pipeline.labelled_mask(dataset.subset(train_idx), train.label_fraction, train.seed)
     if not config.uses_teacher:
         train_idx, labelled = train_idx[labelled], labelled[labelled]  # unlabelled data teaches nothing
     tensors = {k: v[train_idx] for k, v in data.inputs.items()}

@@ -222,7 +222,7 @@ def test_a_student_can_start_from_the_teachers_word_embeddings(small_data, teach
 
 
 def test_a_stopped_run_keeps_its_best_epoch(small_data):
-    steps = math.ceil(len(small_data.dataset.split_indices("train")) / live.LIVE_TRAIN.batch_size)  # an epoch's
+    steps = math.ceil(len(small_data.dataset.split_indices("train")) / FAST.train_config().batch_size)  # an epoch's
     result = live.train_student(small_data, LiveSettings(label_fraction=0.5, epochs=5), should_stop=stop_after(steps + 1))
     assert result.stopped == "Stopped, as you asked." and len(result.history) == 1
     assert result.student is not None and "accuracy" in result.test
