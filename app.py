@@ -497,8 +497,16 @@ open at. Moving the slider only re-draws the soft labels: no model runs again.
   times faster the student was.
 - *Parameters, size on disk*: what each model costs to keep; the teacher's size includes its
   pretrained networks.
-- The *Results* tab shows how both did on held-out emoji they never saw in training, and how
-  training went, epoch by epoch.
+- *More students*: where they were shipped, an image-only and a text-only student (our student
+  with one branch, each taught by the same teacher) answer too, from what they can read; your
+  own student joins them once you have trained one.
+- The *Results* tab shows how every model did on held-out emoji they never saw in training, and
+  how training went, epoch by epoch.
+- *Distill it yourself*: train a student of your own with the temperature, alpha (how much it
+  listens to the teacher's soft labels rather than the true labels; 0 = labels only), share of
+  labelled emoji and epochs you pick. The curves grow as each epoch ends, and the table scores
+  your student on the same held-out emoji as ours. The teacher is not run: its answers on every
+  emoji were recorded when it was trained, which is what makes a run take under a minute.
 
 ## Credits and licences
 

@@ -137,16 +137,21 @@ def test_the_results_tab_draws_the_test_table_and_the_training_curves(browser_pa
     assert not errors, errors
 
 
-def test_a_visitor_distills_a_student_of_their_own_and_it_answers_on_the_demo_tab(browser_page):
-    page, errors = browser_page
+def start_training(page, epochs: int) -> None:
+    """On the "Distill it yourself" tab, `epochs` epochs and the other settings as they are: Train."""
     if not (CHECKPOINTS / live.OUTPUTS_FILE).is_file():
         pytest.skip(f"no {live.OUTPUTS_FILE} in {CHECKPOINTS}: the live tab is off")
-    expect = playwright.expect
     page.get_by_role("tab", name="Distill it yourself").click()
-    epochs = page.locator("#live-epochs input[type=number]")
-    epochs.fill("2")
-    epochs.press("Enter")
+    box = page.locator("#live-epochs input[type=number]")
+    box.fill(str(epochs))
+    box.press("Enter")
     page.locator("#live-train").click()
+
+
+def test_a_visitor_distills_a_student_of_their_own_and_it_answers_on_the_demo_tab(browser_page):
+    page, errors = browser_page
+    expect = playwright.expect
+    start_training(page, epochs=2)
 
     # Each epoch's numbers show as it ends, then the summary; the curves have every epoch.
     expect(page.locator("#live-status")).to_contain_text("Epoch 1 of 2", timeout=90_000)
@@ -167,6 +172,31 @@ def test_a_visitor_distills_a_student_of_their_own_and_it_answers_on_the_demo_ta
     others = page.locator("#others")
     expect(others).to_contain_text("your student", timeout=WAIT_MS)
     mine = others.locator("tr", has_text="your student")
-    expect(mine).to_contain_text(re.compile("|".join(map(re.escape, shared_predictor().classes))), timeout=WAIT_MS)
+    some_class = re.compile("|".join(map(re.escape, shared_predictor().classes)))
+    expect(mine).to_contain_text(some_class, timeout=WAIT_MS)
     page.screenshot(path=str(SCREENSHOTS / "live-demo.png"), full_page=True)
+
+    # A cached example has no visitor's student in it: theirs answers it as it loads.
+    examples, asked, before = load_examples(ROOT / "examples"), page.input_value("#text textarea"), mine.inner_text()
+    index = next(i for i, e in enumerate(examples) if e.text != asked)
+    page.locator("button.gallery-item").nth(index).click()
+    expect(page.locator("#text textarea")).to_have_value(examples[index].text, timeout=WAIT_MS)
+    expect(page.locator("#teacher-top")).to_contain_text(examples[index].teacher, timeout=WAIT_MS)
+    expect(mine).not_to_have_text(before, timeout=WAIT_MS)
+    expect(mine).not_to_contain_text("not asked yet", timeout=WAIT_MS)
+    expect(mine).to_contain_text(some_class)
+    assert not errors, errors
+
+
+def test_the_stop_button_ends_a_run_and_keeps_its_best_epoch(browser_page):
+    page, errors = browser_page
+    expect = playwright.expect
+    start_training(page, epochs=live.MAX_EPOCHS)
+    expect(page.locator("#live-status")).to_contain_text(f"Epoch 1 of {live.MAX_EPOCHS}", timeout=90_000)
+    page.locator("#live-stop").click()
+    expect(page.locator("#live-status")).to_contain_text("Stopped, as you asked. Your student trained", timeout=WAIT_MS)
+    trained = int(re.search(r"trained (\d+) epochs? in", page.inner_text("#live-status")).group(1))
+    assert trained < live.MAX_EPOCHS
+    row = page.locator("#live-comparison").get_by_role("row", name=re.compile("^your student"))
+    expect(row).to_contain_text(f"{trained} epoch")
     assert not errors, errors
