@@ -234,6 +234,7 @@ def _transfer_set(teacher, student, dataset, train_idx, tensors, features, confi
 
 def reproduce(out: str | Path = "checkpoints", data: DataConfig | None = None, progress: bool = True) -> dict:
     """From nothing to `out/{teacher,student,student_scratch,student_image,student_text}`,
+    `out/teacher_outputs.safetensors` (the teacher's answers, for the live tab),
     `out/metrics.json` (the evaluation) and `out/reproduce.json` (how long each stage took)."""
     out = Path(out)
     data = data or DataConfig()
@@ -248,6 +249,10 @@ def reproduce(out: str | Path = "checkpoints", data: DataConfig | None = None, p
     dataset = load_dataset(data, progress=progress)
     t = lap("data", t)
     teacher, _ = train_teacher(data, out=out / "teacher", progress=progress, dataset=dataset)
+    # The teacher's answers on every example, for the demo's "Distill it yourself" tab.
+    from kd.live import OUTPUTS_FILE, save_teacher_outputs  # kd.live builds on this module
+
+    save_teacher_outputs(teacher, dataset, out / OUTPUTS_FILE)
     t = lap("teacher", t)
     ref = teacher_reference(out / "teacher")
     distill(teacher, data, out=out / "student", progress=progress, dataset=dataset, teacher_ref=ref)

@@ -21,7 +21,7 @@ def reevaluated():
 
 
 def test_metrics_json_has_every_model_and_field(shipped):
-    assert {"teacher", "student", "student_scratch"} <= set(shipped["models"])
+    assert set(shipped["models"]) == {"teacher", "student", "student_scratch", "student_image", "student_text"}
     fields = {"accuracy", "macro_f1", "agreement", "kl_to_teacher", "ece", "params", "size_mb",
               "latency_ms_p50", "latency_ms_p95", "throughput_per_s"}
     for row in shipped["models"].values():
@@ -42,3 +42,23 @@ def test_student_is_20x_smaller_and_10x_faster_in_the_shipped_figures(shipped):
     teacher, student = shipped["models"]["teacher"], shipped["models"]["student"]
     assert teacher["params"] >= 20 * student["params"]
     assert teacher["latency_ms_p50"] >= 10 * student["latency_ms_p50"]
+
+
+def test_the_shipped_student_learned_more_from_the_teacher_than_from_labels(shipped):
+    """The issue's target under the shipped setting: 3 points or more over the same student
+    on labels alone (the study checks it over seeds)."""
+    student, scratch = shipped["models"]["student"], shipped["models"]["student_scratch"]
+    assert student["accuracy"] - scratch["accuracy"] >= 0.03
+    assert student["agreement"] > scratch["agreement"]
+
+
+def test_the_teachers_recorded_answers_match_the_shipped_teacher_and_the_data_built_here():
+    from kd import live
+    from kd.checkpoint import read_config
+    from kd.config import DataConfig, from_dict
+    from kd.data import load_dataset
+
+    config = read_config(CHECKPOINTS / "teacher")
+    dataset = load_dataset(from_dict(DataConfig, config["data"]), progress=False)
+    outputs = live.load_teacher_outputs(CHECKPOINTS / live.OUTPUTS_FILE, dataset, config["weights_sha256"])
+    assert outputs.logits.shape == (len(dataset), len(live.VIEWS), dataset.num_classes)
