@@ -42,6 +42,8 @@ EXAMPLES = ROOT / "examples"
 # bounded, and each event runs a bounded number of requests at once.
 MAX_FILE_SIZE = "10mb"
 QUEUE_SIZE = 64
+UPLOAD_CACHE = (3600, 3600)  # (every, older than) seconds: uploads Gradio may delete
+HEARTBEAT_S = 1.0  # a training run's page hears from it at least this often, epoch or not
 MODEL_CONCURRENCY = 2  # one request per core, each on one torch thread
 RESOFTEN_CONCURRENCY = 4  # re-softening runs no model
 # One visitor's student trains at a time, on one torch thread (see TORCH_THREADS): the
@@ -169,7 +171,10 @@ class LiveHandlers:
     def __init__(self, lab: LiveLab, checkpoints: Path):
         self.lab, self.checkpoints = lab, checkpoints
         metrics = checkpoints / "metrics.json"
-        self.metrics = results.load_metrics(metrics) if metrics.is_file() else {"models": {}}
+        try:
+            self.metrics = results.load_metrics(metrics)
+        except results.MetricsError:  # the Results tab says what is wrong
+            self.metrics = {"models": {}}
 
     def comparison(self, result: LiveResult | None = None):
         return live.comparison_frame(self.metrics, self.checkpoints, result)
@@ -189,10 +194,13 @@ class LiveHandlers:
             run = self.lab.start(request.session_hash, settings)
         except LiveError as e:
             raise gr.Error(str(e), print_exception=False) from e
-        session, history, rows, start = request.session_hash, [], run.epochs(), time.perf_counter()
+        session, history, rows, start = request.session_hash, [], run.epochs(heartbeat=HEARTBEAT_S), time.perf_counter()
         progress((0, settings.epochs), desc="Training", unit="epochs")
         try:
             for row in rows:
+                if row is None:  # no epoch ended yet: a moment where a cancel can land
+                    yield (gr.skip(),) * 5
+                    continue
                 history.append(row)
                 progress((row["epoch"], settings.epochs), desc="Training", unit="epochs")
                 status = live.epoch_line(row, settings, time.perf_counter() - start)
@@ -243,7 +251,9 @@ def build_demo(
     away with "busy, try again"."""
     lab = lab or LiveLab.beside(predictor.teacher.model, predictor.teacher.config, checkpoints)
     demo_handlers, live_handlers = Handlers(predictor), LiveHandlers(lab, checkpoints)
-    with gr.Blocks(title="Teacher vs student: knowledge distillation, live") as demo:
+    # Uploads are copied into Gradio's cache: on a Space that runs for weeks, drop those
+    # older than an hour, every hour, so the disk never fills.
+    with gr.Blocks(title="Teacher vs student: knowledge distillation, live", delete_cache=UPLOAD_CACHE) as demo:
         gr.Markdown(
             "# Teacher vs student\n"
             "A big multimodal **teacher** and the small **student** distilled from it name the category of an "
@@ -410,11 +420,11 @@ def _model_column(title: str, facts: page.ModelFacts, classes: list[str], colors
 
 
 def _results_tab(checkpoints: Path) -> None:
-    metrics_path = checkpoints / "metrics.json"
-    if not metrics_path.is_file():
-        gr.Markdown(f"No evaluation yet: run `python -m kd evaluate --json {metrics_path}`.")
+    try:
+        metrics = results.load_metrics(checkpoints / "metrics.json")
+    except results.MetricsError as e:
+        gr.Markdown(str(e))
         return
-    metrics = results.load_metrics(metrics_path)
     gr.Markdown("### Test set\n" + results.dataset_line(metrics))
     names = list(metrics["models"])
     gr.Dataframe(results.results_frame(metrics), interactive=False, elem_id="results-table")

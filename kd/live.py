@@ -440,11 +440,18 @@ class LiveRun:
     def running(self) -> bool:
         return self._thread.is_alive()
 
-    def epochs(self) -> Iterator[dict]:
+    def epochs(self, heartbeat: float | None = None) -> Iterator[dict | None]:
+        """Each epoch's history row as it ends; with `heartbeat`, also None whenever that many
+        seconds pass without one, so a reader in a web server gets a chance to be cancelled
+        (Gradio cancels a generator between two items, never inside one)."""
         self._thread.start()
         try:
             while True:
-                kind, value = self._events.get()
+                try:
+                    kind, value = self._events.get(timeout=heartbeat)
+                except queue.Empty:
+                    yield None
+                    continue
                 if kind == "epoch":
                     yield value
                 elif kind == "done":

@@ -34,8 +34,22 @@ def model_colors(names: list[str]) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
 
 
+class MetricsError(ValueError):
+    """A metrics file that is missing or not what `python -m kd evaluate --json` writes."""
+
+
 def load_metrics(path: str | Path = "checkpoints/metrics.json") -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    path = Path(path)
+    redo = f"Write it again: python -m kd evaluate --json {path}"
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MetricsError(f"No evaluation yet at {path}. {redo}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise MetricsError(f"{path} cannot be read ({e}). {redo}") from None
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("models"), dict) or "dataset" not in metrics:
+        raise MetricsError(f"{path} is not an evaluation (no models and dataset). {redo}")
+    return metrics
 
 
 def results_frame(metrics: dict) -> pd.DataFrame:

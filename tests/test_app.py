@@ -15,7 +15,9 @@ from gradio_client.exceptions import AppError
 
 from conftest import ROOT
 from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixture)
-from demo_helpers import CHECKPOINTS, EXAMPLE_PICTURE, awkward_pictures, broken_pictures, launched_app, shared_predictor, write
+from demo_helpers import (
+    CHECKPOINTS, EXAMPLE_PICTURE, assert_same_answer, awkward_pictures, broken_pictures, launched_app, shared_predictor, write,
+)
 from kd import live
 from kd.examples import load_examples
 
@@ -46,18 +48,6 @@ def client(url):
 
 def predict(client, image, text, temperature=4.0) -> dict:
     return client.predict(handle_file(str(image)) if image else None, text, temperature, api_name="/predict")
-
-
-def assert_same_answer(served: dict, direct: dict) -> None:
-    """Equal up to float noise, except latency, which is this request's own."""
-    for model in ("teacher", "student"):
-        assert served[model]["label"] == direct[model]["label"]
-        assert served[model]["probs"] == pytest.approx(direct[model]["probs"], abs=1e-6)
-        assert served[model]["soft_probs"] == pytest.approx(direct[model]["soft_probs"], abs=1e-6)
-        assert served[model]["latency_ms"] > 0
-    assert served["agree"] == direct["agree"]
-    assert served["kl_teacher_student"] == pytest.approx(direct["kl_teacher_student"], abs=1e-6)
-    assert (served["temperature"], served["used"], served["notes"]) == (direct["temperature"], direct["used"], direct["notes"])
 
 
 def test_importing_the_app_starts_no_server():
@@ -248,3 +238,12 @@ def test_bad_training_settings_get_a_clear_message_and_the_server_keeps_serving(
     with pytest.raises(AppError, match=message):
         train(Client(url, verbose=False), **settings).result(timeout=30)
     assert predict(client, None, "skunk")["teacher"]["label"]
+
+
+def test_a_broken_metrics_file_leaves_the_results_tab_saying_so_and_the_demo_running(tmp_path):
+    import app
+
+    (tmp_path / "metrics.json").write_text('{"models": {"teacher": ')  # cut off mid-write
+    demo = app.build_demo(shared_predictor(), checkpoints=tmp_path)
+    shown = [c.value for c in demo.blocks.values() if getattr(c, "value", None) and isinstance(c.value, str)]
+    assert any("metrics.json cannot be read" in text and "python -m kd evaluate --json" in text for text in shown)

@@ -280,6 +280,14 @@ def test_closing_a_run_mid_way_stops_its_thread(small_data):
     assert not run.running and not live_threads()
 
 
+def test_a_heartbeat_reports_between_epochs_and_the_epochs_are_all_there(small_data):
+    """The app reads with a heartbeat so that a cancel lands within a beat, not an epoch."""
+    run = LiveRun(small_data, FAST)
+    items = list(run.epochs(heartbeat=0.001))
+    assert None in items  # an epoch takes longer than a millisecond
+    assert [row["epoch"] for row in items if row is not None] == [1, 2] and not live_threads()
+
+
 def test_an_error_in_the_thread_reaches_the_reader(small_data):
     run = LiveRun(small_data, LiveSettings(epochs=1, student_init="teacher"))  # no teacher to start from
     with pytest.raises(LiveError, match="needs the teacher"):

@@ -70,3 +70,18 @@ def test_model_colours_are_stable_and_distinct():
     assert len(set(colors.values())) == 3
     assert results.model_colors(["teacher", "student"]) == {k: colors[k] for k in ("teacher", "student")}
 
+
+
+def test_a_missing_or_broken_metrics_file_gets_a_sentence_saying_how_to_write_it(tmp_path):
+    import pytest
+
+    path = tmp_path / "metrics.json"
+    for content, says in ((None, "No evaluation yet"), ('{"models": {', "cannot be read"), ("[1, 2]", "is not an evaluation"),
+                          (b"\xff\xfe\x00", "cannot be read")):
+        if content is not None:
+            path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        with pytest.raises(results.MetricsError, match=says) as refused:
+            results.load_metrics(path)
+        assert "python -m kd evaluate --json" in str(refused.value)
+    path.write_text(json.dumps(metrics()))
+    assert results.load_metrics(path)["models"]["teacher"]["accuracy"] == 0.9
