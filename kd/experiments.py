@@ -6,8 +6,8 @@
 Each run trains a student (and, once per setting and seed, its teacher's head) and records
 the student's validation and test accuracy and its agreement with its teacher. Finished
 runs are appended to `<out>/runs.jsonl` as they end, so an interrupted study resumes where
-it stopped. The comparisons the targets are judged on run every seed (3), the sweeps around
-them the first seed: about 2 hours on 2 cores. The tables (mean +- std over seeds) go to
+it stopped. The comparisons the targets are judged on, the few-label settings and the
+cross-modal students run every seed (3), the rest the first seed: about 2 hours on 2 cores. The tables (mean +- std over seeds) go to
 `<out>/tables.md` and `<out>/tables.json`; `python -m kd report` copies them into the README.
 
 What is compared (see `STUDY`):
@@ -70,8 +70,9 @@ class Run:
 
 def study(seeds: tuple[int, ...] = SEEDS) -> list[Run]:
     """Every row of the study's tables, one Run per seed. The comparisons the targets are
-    judged on take every seed; the sweeps around them take the first seed only, to fit the
-    study into about two hours on 2 cores."""
+    judged on, the few-label settings and the cross-modal students take every seed; the
+    other settings and the sweeps take the first seed only, to fit the study into about two
+    hours on 2 cores."""
     from kd.pipeline import DISTILL
 
     labels_only = DistillConfig(alpha=0.0)
@@ -98,11 +99,11 @@ def study(seeds: tuple[int, ...] = SEEDS) -> list[Run]:
     add("main", everything, ["KD + augmentation", "KD + transfer", "init"])
     add("main", everything, ["shipped"], seeds)
     for fraction in (0.25, 0.10, 0.05):
-        add("main", Setting(f"{fraction:.0%} labels", label_fraction=fraction), ["labels only", "logit KD", "shipped"])
+        add("main", Setting(f"{fraction:.0%} labels", label_fraction=fraction), ["labels only", "logit KD", "shipped"], seeds)
     add("main", Setting("subcategories", label="subcategory"), ["labels only", "logit KD", "shipped"])
 
     for student, kinds in (("student_image", ("labels only", "logit KD")), ("student_text", ("labels only", "shipped"))):
-        add("cross-modal", everything, [replace(methods[k], student=student) for k in kinds])
+        add("cross-modal", everything, [replace(methods[k], student=student) for k in kinds], seeds)
 
     for size, args in SIZES.items():
         for kind in ("labels only", "shipped"):
