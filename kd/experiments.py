@@ -131,6 +131,12 @@ SIZES = {
 # -------------------------------------------------------------------------------- runs
 
 
+def _recipe(train: TrainConfig, model: str) -> TrainConfig:
+    """The classic MLPs train at their own learning rate, on every picture: they read no
+    text, so hiding a modality would hide everything."""
+    return replace(train, lr=1e-3, modality_dropout=0.0) if model.startswith("mlp_") else train
+
+
 _TEACHERS: dict = {}  # per worker process: (setting, seed) -> (dataset, teacher)
 
 
@@ -142,9 +148,7 @@ def _teacher(setting: Setting, seed: int):
     if (setting, seed) not in _TEACHERS:
         data = DataConfig(label=setting.label)
         dataset = load_dataset(data, progress=False)
-        train = replace(TEACHER_TRAIN, seed=seed, label_fraction=setting.label_fraction)
-        if setting.teacher == "mlp_teacher":
-            train = replace(train, lr=1e-3, modality_dropout=0.0)
+        train = _recipe(replace(TEACHER_TRAIN, seed=seed, label_fraction=setting.label_fraction), setting.teacher)
         teacher, _ = train_teacher(data, train, model=setting.teacher, dataset=dataset, progress=False)
         _TEACHERS[(setting, seed)] = dataset, teacher
     return _TEACHERS[(setting, seed)]
@@ -161,8 +165,7 @@ def run_one(run: Run, epochs: int | None = None) -> dict:
     dataset, teacher = _teacher(run.setting, run.seed)
     start = time.perf_counter()
     train = replace(STUDENT_TRAIN, seed=run.seed, label_fraction=run.setting.label_fraction, epochs=epochs or STUDENT_TRAIN.epochs)
-    if run.method.student == "mlp_student":
-        train = replace(train, lr=1e-3, modality_dropout=0.0)
+    train = _recipe(train, run.method.student)
     data = DataConfig(label=run.setting.label)
     student, _ = distill(teacher, data, train, run.method.distill, student=run.method.student, dataset=dataset,
                          progress=False, **run.method.student_args)

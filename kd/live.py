@@ -49,7 +49,7 @@ from kd.compress import init_from_teacher
 from kd.config import DataConfig, DistillConfig, TrainConfig, from_dict, to_dict
 from kd.data import MultimodalDataset, load_dataset
 from kd.distill import Distiller
-from kd.evaluate import accuracy, agreement, dataset_logits, quality_metrics
+from kd.evaluate import dataset_logits, quality_metrics
 from kd.models import Features, MultimodalClassifier, Teacher, create_model
 from kd.train import TensorLoader, Trainer, TrainingStopped
 
@@ -351,24 +351,13 @@ def train_student(
             raise LiveError("Starting from the teacher's word embeddings needs the teacher, and none is loaded here.")
         init_from_teacher(student, teacher)
 
-    # The training rows, as `kd.pipeline.distill` picks them.
-    train_idx = dataset.split_indices("train")
-    labelled = pipeline.labelled_mask(dataset.subset(train_idx), train.label_fraction, train.seed)
-    if not config.uses_teacher:
-        train_idx, labelled = train_idx[labelled], labelled[labelled]  # unlabelled data teaches nothing
-    tensors = {k: v[train_idx] for k, v in data.inputs.items()}
-    tensors.update({"labels": dataset.labels[train_idx], "labelled": labelled})
+    train_idx, tensors = pipeline.student_training_rows(dataset, data.inputs, train, config)
     if config.uses_teacher:
         tensors.update(RecordedTeacher.features(data.outputs.logits[train_idx], dataset.has_text[train_idx]))
     distiller = Distiller(RecordedTeacher(dataset.num_classes), student, config, train.modality_dropout, train.seed)
 
     val_idx, test_idx = dataset.split_indices("val"), dataset.split_indices("test")
-    val, val_teacher = dataset.subset(val_idx), data.outputs.view("image+text")[val_idx]
-
-    @torch.no_grad()
-    def evaluate() -> dict[str, float]:
-        logits = dataset_logits(student, val)
-        return {"val_accuracy": accuracy(logits, val.labels), "val_agreement": agreement(logits, val_teacher)}
+    evaluate = pipeline.validation(student, dataset.subset(val_idx), data.outputs.view("image+text")[val_idx])
 
     budget, best, rows = _Budget(time_limit, should_stop), {"score": -math.inf, "state": None}, []
     train_start = time.perf_counter()
@@ -383,7 +372,7 @@ def train_student(
         student, distiller, train, evaluate, parameters=distiller.trainable_parameters(),
         on_epoch=[keep_best, *on_epoch], progress=False, should_stop=budget, generators=distiller.generators,
     )
-    result = LiveResult(None, settings, rows, {}, 0.0, int(labelled.sum()))
+    result = LiveResult(None, settings, rows, {}, 0.0, int(tensors["labelled"].sum()))
     try:
         trainer.fit(TensorLoader(tensors, train.batch_size, seed=train.seed))
     except TrainingStopped:

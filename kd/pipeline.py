@@ -127,6 +127,33 @@ def student_inputs(student: MultimodalClassifier, dataset: MultimodalDataset) ->
     return {k: inputs[k] for k in STUDENT_INPUTS if k in inputs}
 
 
+def student_training_rows(
+    dataset: MultimodalDataset, inputs: dict[str, torch.Tensor], train: TrainConfig, config: DistillConfig
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The training split's rows a student learns from, and their tensors: its `inputs`,
+    the labels, and which labels it may use (`train.label_fraction`). Without a teacher the
+    unlabelled rows teach nothing and are left out."""
+    train_idx = dataset.split_indices("train")
+    labelled = labelled_mask(dataset.subset(train_idx), train.label_fraction, train.seed)
+    if not config.uses_teacher:
+        train_idx, labelled = train_idx[labelled], labelled[labelled]
+    tensors = {k: v[train_idx] for k, v in inputs.items()}
+    tensors.update({"labels": dataset.labels[train_idx], "labelled": labelled})
+    return train_idx, tensors
+
+
+def validation(model: MultimodalClassifier, val: MultimodalDataset, teacher_logits: torch.Tensor) -> Callable[[], dict[str, float]]:
+    """What a student's Trainer records after each epoch: accuracy on `val` and agreement
+    with the teacher's logits there."""
+
+    @torch.no_grad()
+    def evaluate() -> dict[str, float]:
+        logits = dataset_logits(model, val)
+        return {"val_accuracy": accuracy(logits, val.labels), "val_agreement": agreement(logits, teacher_logits)}
+
+    return evaluate
+
+
 def distill(
     teacher: MultimodalClassifier,
     data: DataConfig,
@@ -160,12 +187,7 @@ def distill(
         raise ValueError(f"student_init must be 'random' or 'teacher', not {config.student_init!r}")
     start = time.perf_counter()
 
-    train_idx = dataset.split_indices("train")
-    labelled = labelled_mask(dataset.subset(train_idx), train.label_fraction, train.seed)
-    if not config.uses_teacher:
-        train_idx, labelled = train_idx[labelled], labelled[labelled]  # unlabelled data teaches nothing
-    tensors = {k: v[train_idx] for k, v in student_inputs(model, dataset).items()}
-    tensors.update({"labels": dataset.labels[train_idx], "labelled": labelled})
+    train_idx, tensors = student_training_rows(dataset, student_inputs(model, dataset), train, config)
     transfer = None
     if config.uses_teacher:
         features = teacher_features(teacher, dataset, progress=progress)
@@ -175,13 +197,7 @@ def distill(
     distiller = Distiller(teacher, model, config, train.modality_dropout, train.seed, transfer=transfer)
 
     val = dataset.split("val")
-    val_teacher_logits = dataset_logits(teacher, val)
-
-    @torch.no_grad()
-    def evaluate() -> dict[str, float]:
-        logits = dataset_logits(model, val)
-        return {"val_accuracy": accuracy(logits, val.labels), "val_agreement": agreement(logits, val_teacher_logits)}
-
+    evaluate = validation(model, val, dataset_logits(teacher, val))
     loader = TensorLoader(tensors, train.batch_size, seed=train.seed)
     trainer = Trainer(
         model, distiller, train, evaluate, parameters=distiller.trainable_parameters(), on_epoch=on_epoch,
@@ -198,7 +214,7 @@ def distill(
         "teacher": teacher_ref,
         "history": history,
         "train_seconds": time.perf_counter() - start,
-        "labelled_train_examples": int(labelled.sum()),
+        "labelled_train_examples": int(tensors["labelled"].sum()),
     }
     if out is not None:
         save_checkpoint(out, model, student, **info)
