@@ -72,3 +72,65 @@ def test_hint_loss_ignores_scale_and_is_zero_when_aligned():
     a = torch.randn(4, 16)
     assert hint_loss(a, 3 * a).item() == pytest.approx(0.0, abs=1e-6)
     assert hint_loss(a, -a).item() == pytest.approx(4.0, rel=1e-5)  # |u - (-u)|^2 = 4 for unit u
+
+
+def test_hinton_loss_at_t2_hand_computed_value_and_gradient():
+    # One example, two classes, T = 2, alpha = 0.75; student (0, 0), teacher (2, 0), label 0.
+    s = torch.tensor([[0.0, 0.0]], requires_grad=True)
+    t, y, T, alpha = torch.tensor([[2.0, 0.0]]), torch.tensor([0]), 2.0, 0.75
+    pt = math.exp(1) / (math.exp(1) + 1)  # softmax((2, 0) / 2)[0]
+    kl = pt * math.log(pt / 0.5) + (1 - pt) * math.log((1 - pt) / 0.5)
+    expected = alpha * T**2 * kl + (1 - alpha) * math.log(2)
+    loss = hinton_loss(s, t, y, T, alpha)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    loss.backward()
+    # alpha * T * (p_s - p_t) / B + (1 - alpha) * (softmax(z) - onehot) / B, with B = 1.
+    grad0 = alpha * T * (0.5 - pt) + (1 - alpha) * (0.5 - 1)
+    assert s.grad.tolist()[0] == pytest.approx([grad0, -grad0], rel=1e-6)
+
+
+def test_a_class_the_teacher_rules_out_contributes_nothing():
+    s = torch.tensor([[0.5, -0.5, 1.0]], requires_grad=True)
+    t = torch.tensor([[1.0, 0.0, float("-inf")]])
+    loss = kd_loss(s, t, 2.0)
+    assert torch.isfinite(loss)
+    # The same as KL over the two classes the teacher allows, with the student's third still in its softmax.
+    log_ps = F.log_softmax(s.detach() / 2, -1)[0]
+    pt = F.softmax(t[0, :2] / 2, -1)
+    assert loss.item() == pytest.approx(4 * (pt * (pt.log() - log_ps[:2])).sum().item(), rel=1e-6)
+    loss.backward()
+    assert torch.isfinite(s.grad).all()
+    assert torch.isfinite(kl_divergence(t, s.detach())).all()
+
+
+@pytest.mark.parametrize("temperature", [0.0, -4.0, float("nan"), float("inf")])
+def test_a_temperature_that_is_not_positive_and_finite_is_refused(temperature):
+    z = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="temperature"):
+        kd_loss(z, z, temperature)
+    with pytest.raises(ValueError, match="temperature"):
+        kl_divergence(z, z, temperature)
+    with pytest.raises(ValueError, match="temperature"):
+        soft_targets(z, temperature)
+
+
+@pytest.mark.parametrize(
+    "student, teacher, name",
+    [
+        (torch.zeros(3), torch.zeros(3), "student_logits"),  # 1-D: batchmean would divide by K
+        (torch.zeros(0, 3), torch.zeros(0, 3), "empty batch"),
+        (torch.zeros(2, 3), torch.zeros(2, 4), "differ in shape"),
+        (torch.zeros(2, 3), torch.zeros(3, 3), "differ in shape"),
+    ],
+)
+def test_logits_that_are_not_matching_batches_are_refused(student, teacher, name):
+    with pytest.raises(ValueError, match=name):
+        kd_loss(student, teacher, 4.0)
+
+
+def test_hinton_loss_refuses_bad_alpha_and_labels():
+    z, y = torch.zeros(2, 3), torch.zeros(2, dtype=torch.long)
+    with pytest.raises(ValueError, match="alpha"):
+        hinton_loss(z, z, y, 4.0, alpha=1.5)
+    with pytest.raises(ValueError, match="labels"):
+        hinton_loss(z, z, torch.zeros(3, dtype=torch.long), 4.0, alpha=0.5)
