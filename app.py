@@ -27,12 +27,14 @@ import gradio as gr
 import torch
 
 from kd import demo as page
-from kd import live, results
+from kd import live, live_page, results
 from kd.checkpoint import CheckpointError
+from kd.config import TEMPERATURES
 from kd.examples import example_rows, first_disagreement, load_examples
 from kd.images import ImageError
-from kd.infer import MODALITIES, SERVING_THREADS, InputError, Prediction, Predictor, reads
+from kd.infer import MODALITIES, SERVING_THREADS, InputError, Prediction, Predictor
 from kd.live import LiveError, LiveLab, LiveResult, LiveSettings, SettingsError
+from kd.record import RecordError
 
 ROOT = Path(__file__).resolve().parent
 CHECKPOINTS = Path(os.environ.get("KD_CHECKPOINTS", ROOT / "checkpoints"))
@@ -118,7 +120,7 @@ class Handlers:
         in the checkpoints folder, and this visitor's own."""
         models = self.predictor.other_models
         if own is not None and own.student is not None:
-            models[live.YOUR_STUDENT] = own.student
+            models[live_page.YOUR_STUDENT] = own.student
         return models
 
     def compare(self, image, text, temperature, modalities, own=None):
@@ -131,7 +133,7 @@ class Handlers:
         if not answer or own is None or own.student is None:
             return gr.skip()
         try:
-            prediction = self.predictor.answer_with(Prediction.from_dict(answer), {live.YOUR_STUDENT: own.student}, image, text)
+            prediction = self.predictor.answer_with(Prediction.from_dict(answer), {live_page.YOUR_STUDENT: own.student}, image, text)
         except (InputError, ImageError):
             return gr.skip()  # the inputs changed since: the next question includes the student
         return prediction.to_dict()
@@ -140,7 +142,7 @@ class Handlers:
         if not answer:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         prediction = Prediction.from_dict(answer)
-        others = page.others_markdown(prediction, {name: reads(model) for name, model in self.others(own).items()})
+        others = page.others_markdown(prediction, {name: model.modalities for name, model in self.others(own).items()})
         return (
             page.soft_label_frame(prediction.teacher, self.predictor.teacher.name),
             page.soft_label_frame(prediction.student, self.predictor.student.name),
@@ -177,7 +179,7 @@ class LiveHandlers:
             self.metrics = {"models": {}}
 
     def comparison(self, result: LiveResult | None = None):
-        return live.comparison_frame(self.metrics, self.checkpoints, result)
+        return live_page.comparison_frame(self.metrics, self.checkpoints, result)
 
     def train(self, temperature, alpha, label_percent, epochs, student_init, request: gr.Request, progress=gr.Progress()):
         """Trains a student in a thread and yields (status, loss curve, accuracy curves,
@@ -192,7 +194,7 @@ class LiveHandlers:
             yield "Preparing the data: the first run after the server starts loads (or draws) the emoji once.", *[gr.skip()] * 4
         try:
             run = self.lab.start(request.session_hash, settings)
-        except LiveError as e:
+        except (LiveError, RecordError) as e:
             raise gr.Error(str(e), print_exception=False) from e
         session, history, rows, start = request.session_hash, [], run.epochs(heartbeat=HEARTBEAT_S), time.perf_counter()
         progress((0, settings.epochs), desc="Training", unit="epochs")
@@ -203,9 +205,9 @@ class LiveHandlers:
                     continue
                 history.append(row)
                 progress((row["epoch"], settings.epochs), desc="Training", unit="epochs")
-                status = live.epoch_line(row, settings, time.perf_counter() - start)
+                status = live_page.epoch_line(row, settings, time.perf_counter() - start)
                 yield status, *self._curves(history, settings), gr.skip(), gr.skip()
-        except LiveError as e:
+        except (LiveError, RecordError) as e:
             raise gr.Error(str(e), print_exception=False) from e
         except Exception as e:
             log.exception("live training failed")
@@ -215,14 +217,14 @@ class LiveHandlers:
             self.lab.finish(session, run)
         result = run.result
         own = result if result.student is not None else gr.skip()
-        yield live.result_summary(result), *self._curves(history, settings), self.comparison(result), own
+        yield live_page.result_summary(result), *self._curves(history, settings), self.comparison(result), own
 
     @staticmethod
     def _curves(history, settings):
         x_lim = [1, max(settings.epochs, 2)]  # the whole run's width from the start: the curves grow, the axis stays
         return (
-            gr.LinePlot(live.loss_frame(history), x_lim=x_lim),
-            gr.LinePlot(live.accuracy_frame(history), x_lim=x_lim),
+            gr.LinePlot(live_page.loss_frame(history), x_lim=x_lim),
+            gr.LinePlot(live_page.accuracy_frame(history), x_lim=x_lim),
         )
 
     def stop(self, request: gr.Request) -> None:
@@ -285,7 +287,7 @@ def _demo_tab(handlers: Handlers, examples: Path, own: gr.State) -> tuple:
             text = gr.Textbox(label="Text (e.g. the emoji's name)", lines=2, max_lines=6, elem_id="text")
             modalities = gr.Radio(list(MODALITIES), label="The models look at", elem_id="modalities")
             temperature = gr.Slider(
-                *page.SLIDER_TEMPERATURES, step=0.5, label="Temperature T (softens the soft labels)", elem_id="temperature"
+                *TEMPERATURES, step=0.5, label="Temperature T (softens the soft labels)", elem_id="temperature"
             )
             button = gr.Button("Ask both models", variant="primary", elem_id="ask")
     examples_slot = gr.Column()  # filled below, once the outputs exist
@@ -365,7 +367,7 @@ def _live_tab(handlers: LiveHandlers, own: gr.State):
         return None
     defaults = LiveSettings()
     with gr.Row():
-        temperature = gr.Slider(*live.TEMPERATURES, value=defaults.temperature, step=0.5, label="Temperature T",
+        temperature = gr.Slider(*TEMPERATURES, value=defaults.temperature, step=0.5, label="Temperature T",
                                 info="Softens the teacher's answers the student learns from", elem_id="live-temperature")
         alpha = gr.Slider(0, 1, value=defaults.alpha, step=0.05, label="alpha",
                           info="Weight of the teacher's soft labels; 0 = labels only", elem_id="live-alpha")

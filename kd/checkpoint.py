@@ -15,6 +15,7 @@ is a `CheckpointError` that says what is wrong and what to do.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 from pathlib import Path
@@ -22,12 +23,13 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from kd import __version__
 from kd.backbones import BackboneError, WeightsRecord, file_sha256
 from kd.cache import atomic_path
-from kd.models import MODELS, MultimodalClassifier, Teacher, create_model, model_config
+from kd.models import MODELS, MultimodalClassifier, create_model, model_config
 
 FORMAT = "kd-checkpoint"
 FORMAT_VERSION = 1
@@ -40,6 +42,37 @@ class CheckpointError(RuntimeError):
     """A checkpoint folder cannot be loaded; the message says why and what to do."""
 
 
+def weights_bytes(model: MultimodalClassifier) -> bytes:
+    """The trained weights as the safetensors file a checkpoint stores (a teacher: its head only)."""
+    return safetensors_bytes({k: v.detach().contiguous() for k, v in model.trainable_state_dict().items()})
+
+
+def weights_sha256(model: MultimodalClassifier) -> str:
+    """The sha256 a checkpoint of `model` records as `weights_sha256`."""
+    return hashlib.sha256(weights_bytes(model)).hexdigest()
+
+
+def checkpoint_config(model: MultimodalClassifier, name: str, weights_sha256: str, **info: Any) -> dict:
+    """What a checkpoint's config.json holds: the model (registry name and config), `info`
+    (data, training and distillation settings, history, ...) and the weights' hash."""
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}")
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": name,
+        "kind": MODELS[name].kind,
+        "model_args": model_config(model),
+        "params": model.num_params(),
+        "weights_sha256": weights_sha256,
+        **info,
+        "created_with": {"kd": __version__, "torch": torch.__version__, "python": platform.python_version()},
+    }
+    if model.is_teacher:
+        config["backbones"] = [w.to_dict() for w in model.backbone_weights]
+    return config
+
+
 def save_checkpoint(folder: str | Path, model: MultimodalClassifier, name: str, **info: Any) -> Path:
     """Write `model` (registered as `name`) and `info` (JSON-serialisable) to `folder`.
 
@@ -50,22 +83,10 @@ def save_checkpoint(folder: str | Path, model: MultimodalClassifier, name: str, 
         raise KeyError(f"unknown model {name!r}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    weights_path = folder / WEIGHTS_FILE
-    with atomic_path(weights_path) as tmp:
-        save_file({k: v.detach().contiguous() for k, v in model.trainable_state_dict().items()}, str(tmp))
-    config = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "model": name,
-        "kind": MODELS[name].kind,
-        "model_args": model_config(model),
-        "params": model.num_params(),
-        "weights_sha256": file_sha256(weights_path),
-        **info,
-        "created_with": {"kd": __version__, "torch": torch.__version__, "python": platform.python_version()},
-    }
-    if isinstance(model, Teacher):
-        config["backbones"] = [w.to_dict() for w in model.backbone_weights]
+    weights = weights_bytes(model)
+    with atomic_path(folder / WEIGHTS_FILE) as tmp:
+        tmp.write_bytes(weights)
+    config = checkpoint_config(model, name, hashlib.sha256(weights).hexdigest(), **info)
     with atomic_path(folder / CONFIG_FILE) as tmp:
         tmp.write_text(json.dumps(config, indent=2, default=_jsonable) + "\n", encoding="utf-8")
     return folder
@@ -138,7 +159,7 @@ def load_checkpoint(folder: str | Path, pretrained: bool = True) -> tuple[Multim
         raise CheckpointError(f"{folder}: {e}") from e
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{folder}/{CONFIG_FILE} has model settings this kd cannot build: {e}") from e
-    if pretrained and isinstance(model, Teacher):
+    if pretrained and model.is_teacher:
         _check_backbones(folder, config.get("backbones", []), model.backbone_weights)
 
     expected = model.trainable_state_dict()

@@ -22,13 +22,15 @@ from pathlib import Path
 
 from kd.backbones import BackboneError
 from kd.checkpoint import CheckpointError, load_checkpoint
-from kd.config import DataConfig, DistillConfig, TrainConfig, from_dict
+from kd.clipart import ClipartMissing
+from kd.compress import INITS
+from kd.config import DISTILL, STUDENT_TRAIN, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig, from_dict
 from kd.data import DataError, dataset_card, load_dataset
 from kd.images import ImageError
 from kd.models import MODELS
 from kd.train import ResumeError
 
-USER_ERRORS = (DataError, CheckpointError, BackboneError, ImageError, FileNotFoundError, ResumeError)
+USER_ERRORS = (DataError, CheckpointError, BackboneError, ImageError, FileNotFoundError, ResumeError, ClipartMissing)
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -91,9 +93,10 @@ def cmd_distill(a: argparse.Namespace) -> int:
     if teacher_config["kind"] != "teacher":
         raise CheckpointError(f"{a.teacher} holds a {teacher_config['kind']}, not a teacher.")
     data = from_dict(DataConfig, teacher_config["data"])
+    teaches = a.alpha > 0  # a transfer set has no labels: without the teacher it teaches nothing
     config = DistillConfig(
-        temperature=a.temperature, alpha=a.alpha, hint_weight=a.hint_weight,
-        transfer=a.transfer and a.alpha > 0, student_init=a.student_init,
+        temperature=a.temperature, alpha=a.alpha, hint_weight=a.hint_weight, transfer=a.transfer and teaches,
+        words=a.words, pictures=a.pictures and teaches, views=a.views if teaches else 0, student_init=a.student_init,
     )
     _, info = distill(
         teacher, data, _train_config(a), config, student=a.student, out=a.out, teacher_ref=teacher_reference(a.teacher), resume=a.resume
@@ -131,7 +134,7 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
 def cmd_experiments(a: argparse.Namespace) -> int:
     from kd.experiments import run_study, tables_markdown
 
-    tables = run_study(Path(a.out), tuple(a.seeds), a.workers, a.epochs)
+    tables = run_study(Path(a.out), tuple(a.seeds), a.workers, a.epochs, tuple(a.tables) if a.tables else None)
     print(tables_markdown(tables))
     print(f"wrote {a.out}/tables.md and {a.out}/tables.json")
     return 0
@@ -152,7 +155,7 @@ def cmd_examples(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from kd.pipeline import DISTILL, STUDENT_TRAIN, TEACHER_TRAIN
+    from kd.experiments import TABLE_TITLES
 
     parser = argparse.ArgumentParser(prog="python -m kd", description="Multimodal knowledge distillation on emoji.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -177,8 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hint-weight", type=float, default=DISTILL.hint_weight, help="weight of the hint loss on the fused embeddings")
     p.add_argument("--transfer", action=argparse.BooleanOptionalAction, default=DISTILL.transfer,
                    help="also distil on unlabelled vocabulary words and picture+word pairs (kd/transfer.py)")
-    p.add_argument("--student-init", choices=("random", "teacher"), default=DISTILL.student_init,
-                   help="'teacher': start the student's token embeddings from the teacher's, compressed")
+    p.add_argument("--words", type=int, default=DISTILL.words,
+                   help="with --transfer: this many common English words (wordfreq) join the transfer set")
+    p.add_argument("--pictures", action=argparse.BooleanOptionalAction, default=DISTILL.pictures,
+                   help="distil on clip art that is not emoji too (kd/clipart.py; needs Debian's openclipart-png)")
+    p.add_argument("--views", type=int, default=DISTILL.views,
+                   help="augmented views per transfer picture, the teacher shown each view (kd/augment.py)")
+    p.add_argument("--student-init", choices=INITS, default=DISTILL.student_init,
+                   help="the student's token vectors: random, or from the teacher's text encoder: its input "
+                        "embeddings ('teacher') or its outputs per token ('distilled', Model2Vec's method)")
     p.add_argument("--out", default="checkpoints/student")
     p.set_defaults(run=cmd_distill)
 
@@ -199,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--workers", type=int, default=2, help="worker processes, one torch thread each")
     p.add_argument("--epochs", type=int, default=None, help="student epochs (default: the shipped recipe's)")
+    p.add_argument("--tables", nargs="+", choices=list(TABLE_TITLES), help="run only these tables' rows (default: all)")
     p.set_defaults(run=cmd_experiments)
 
     p = sub.add_parser("report", help="write the README's results and study tables")

@@ -1,7 +1,9 @@
-"""Run settings as dataclasses. Each travels inside the checkpoint it produced.
+"""Run settings as dataclasses, and the recipes that trained the shipped checkpoints.
 
-Model shapes live next to their models (`kd.models`); this file holds what a run needs
-besides a model: which data, how to train, how to distill.
+Each setting travels inside the checkpoint it produced. Model shapes live next to their
+models (`kd.models`); this file holds what a run needs besides a model: which data, how to
+train, how to distill, and at the end the recipes `python -m kd reproduce` follows, each
+default written once and imported everywhere else (CLI, study, live tab, app).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class TrainConfig:
 @dataclass
 class DistillConfig:
     # Softmax temperature T at which the student matches the teacher (Hinton et al., 2015).
+    # Hinton's usual 4: the study's sweep (1 to 8) moves the student by about its seeds' spread.
     temperature: float = 4.0
     # Weight of the distillation term; 1 - alpha goes to cross-entropy on true labels.
     # alpha = 0 trains on labels alone (the scratch baseline).
@@ -65,14 +68,21 @@ class DistillConfig:
     # Distil on a transfer set as well (kd.transfer): vocabulary words alone, and training
     # pictures paired with words, labelled by the teacher. Needs alpha > 0.
     transfer: bool = False
-    # Consistent augmentation (kd/augment.py): this many augmented, mixed views of each
-    # training picture join the transfer set, with the teacher's features computed on each
-    # view. 0: none. Computing them costs about 10 ms per view and picture, once (cached).
+    # With the transfer set: this many of the most common English words (wordfreq) join
+    # the vocabulary's words, so the student meets the words people type, not only emoji names.
+    words: int = 0
+    # With the transfer set: clip art that is not emoji (kd.clipart, Debian's
+    # openclipart-png), so the student meets pictures unlike its training emoji.
+    pictures: bool = False
+    # Consistent augmentation (kd/augment.py): this many augmented views of each training
+    # picture (and clip-art picture) join the transfer set, with the teacher's features
+    # computed on each view. 0: none. About 60 ms per view and picture, once (cached).
     views: int = 0
     # Transfer examples per step, next to each batch of training examples.
     transfer_batch: int = 384
-    # "random", or "teacher": start the student's token embeddings from the teacher's,
-    # compressed (kd.compress). Works with any alpha, 0 included.
+    # The student's token embeddings: "random", or from the teacher's text encoder,
+    # compressed (kd.compress): "teacher" (its input embeddings) or "distilled" (its
+    # outputs per token, Model2Vec's method). Works with any alpha, 0 included.
     student_init: str = "random"
 
     @property
@@ -96,3 +106,27 @@ def from_dict(cls: type[T], values: dict[str, Any]) -> T:
         default = names[key].default
         kwargs[key] = tuple(value) if isinstance(value, list) and isinstance(default, tuple) else value
     return cls(**kwargs)
+
+
+# ---------------------------------------------------------------------------- recipes
+
+# The temperatures a person may pick, on every surface (demo slider, API, live tab): below
+# 1 the charts only sharpen what T = 1 shows, above 20 every distribution is flat.
+TEMPERATURES = (1.0, 20.0)
+
+# What `python -m kd reproduce` trains. Chosen on the validation split.
+TEACHER_TRAIN = TrainConfig(epochs=40, batch_size=128, lr=1e-3, weight_decay=0.05, modality_dropout=0.2)
+STUDENT_TRAIN = TrainConfig(epochs=40, batch_size=128, lr=3e-3, weight_decay=1e-4, modality_dropout=0.2)
+# The shipped recipe: the student's token vectors start from the teacher's text encoder
+# (Model2Vec's method) and it learns from the teacher on the training set and on a transfer
+# set reaching beyond emoji: common English words, clip art and augmented views, shown
+# alone or paired (see the README's distillation study for what each part buys).
+DISTILL = DistillConfig(transfer=True, words=50_000, pictures=True, views=1, student_init="distilled")
+# The same student on labels alone: the baseline the KD gain is measured against.
+SCRATCH = DistillConfig(alpha=0.0)
+# The cross-modal students: the picture-only student transfers on pictures alone; the
+# text-only student takes the whole recipe (it never sees the pictures).
+CROSS_MODAL = {
+    "student_image": DistillConfig(pictures=True, views=DISTILL.views),
+    "student_text": DISTILL,
+}

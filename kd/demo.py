@@ -13,7 +13,6 @@ import pandas as pd
 
 from kd.infer import LoadedModel, ModelAnswer, Prediction
 
-SLIDER_TEMPERATURES = (1.0, 20.0)  # the range a visitor can choose from
 TOP_K = 3  # classes each model's answer lists
 
 

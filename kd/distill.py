@@ -47,7 +47,7 @@ class Distiller(nn.Module):
         self.student = student
         self.config = config
         # Dropping a modality only makes sense for a student that has both.
-        self.modality_dropout = modality_dropout if len(student.config.modalities) == 2 else 0.0
+        self.modality_dropout = modality_dropout if len(student.modalities) == 2 else 0.0
         self.generator = torch.Generator().manual_seed(seed + 1)
         if transfer is not None and config.alpha == 0:
             raise ValueError("a transfer set has no labels: it needs alpha > 0")

@@ -22,13 +22,15 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from kd import clipart
+from kd.clipart import CHECK_FOLDERS
 from kd.checkpoint import CheckpointError, checkpoint_size_mb, load_checkpoint, pickle_hint, read_config
 from kd.config import DataConfig, from_dict
 from kd.data import MultimodalDataset, load_dataset
 from kd.features import teacher_features
 from kd.images import load_canonical
 from kd.losses import kl_divergence
-from kd.models import MultimodalClassifier, Teacher
+from kd.models import MultimodalClassifier
 
 ECE_BINS = 15
 
@@ -102,7 +104,7 @@ def dataset_logits(
     model.eval()
     keep_image = torch.full((len(dataset),), "image" in modalities)
     keep_text = torch.full((len(dataset),), "text" in modalities)
-    if isinstance(model, Teacher):
+    if model.is_teacher:
         features = teacher_features(model, dataset, progress=progress)
         return model.forward_head(features.masked(keep_image, keep_text))[0]
     out = []
@@ -112,6 +114,29 @@ def dataset_logits(
         texts = dataset.texts[start:stop] if "text" in modalities else None
         out.append(model(model.preprocess(images, texts)))
     return torch.cat(out)
+
+
+# ------------------------------------------------------------------- out of domain
+
+
+def out_of_domain(models: dict[str, MultimodalClassifier], teacher_name: str, check: MultimodalDataset) -> dict[str, dict]:
+    """Each model on pictures from a source never used in training (`kd.clipart`'s check
+    set): accuracy against the folders' categories and agreement with the teacher, from
+    picture + text (an example whose text is empty answers from its picture) and from the
+    picture only; a model that cannot read a view's modalities has no row for it."""
+    views = {"picture+text": ("image", "text"), "picture": ("image",)}
+    teacher = models[teacher_name]
+    teacher_logits = {view: dataset_logits(teacher, check, modalities) for view, modalities in views.items()}
+    results = {}
+    for name, model in models.items():
+        row = {"examples": len(check)}
+        for view, modalities in views.items():
+            if not set(modalities) <= set(model.modalities):
+                continue
+            logits = teacher_logits[view] if name == teacher_name else dataset_logits(model, check, modalities)
+            row[view] = {"accuracy": accuracy(logits, check.labels), "agreement": agreement(logits, teacher_logits[view])}
+        results[name] = row
+    return results
 
 
 # --------------------------------------------------------------------------- speed
@@ -168,7 +193,7 @@ def size_on_disk_mb(folder: Path, model: MultimodalClassifier) -> float:
     """Everything the model needs on disk to run: its checkpoint plus, for a teacher, the
     pretrained backbone files it loads from their packages."""
     size = checkpoint_size_mb(folder)
-    if isinstance(model, Teacher):
+    if model.is_teacher:
         for backbone in (model.image_backbone, model.text_backbone):
             size += sum(p.numel() * p.element_size() for p in backbone.parameters()) / 1e6
     return size
@@ -198,6 +223,7 @@ def evaluate_folder(
     threads: int | None = None,
     latency_repeats: int = 200,
     progress: bool = True,
+    out_of_domain_check: bool = True,
 ) -> dict:
     """Evaluate every checkpoint in `folder` against its teacher on one split."""
     if threads:
@@ -226,15 +252,22 @@ def evaluate_folder(
     evaluated = dataset.split(split)
 
     logits = {name: dataset_logits(model, evaluated, progress=progress) for name, model in models.items()}
+    # Pictures from a source never used in training, when it is installed and labelled like the data.
+    check = None
+    if out_of_domain_check and clipart.available() and data_config.label == "category" and data_config.source == "emoji":
+        check = clipart.check_dataset(dataset.classes, data_config.image_size, progress=progress)
+        ood = out_of_domain(models, teacher_name, check)
     teacher_logits = logits[teacher_name]
     results = {}
     for name, model in models.items():
         row = quality_metrics(logits[name], evaluated.labels, teacher_logits, dataset.classes)
         for modalities in (("image",), ("text",)):
-            if set(modalities) <= set(getattr(model.config, "modalities", ("image", "text"))):
+            if set(modalities) <= set(model.modalities):
                 only = dataset_logits(model, evaluated, modalities=modalities)
                 row[f"accuracy_{modalities[0]}_only"] = accuracy(only, evaluated.labels)
         row["params"] = model.num_params()
+        if check is not None:
+            row["out_of_domain"] = ood[name]
         row["size_mb"] = size_on_disk_mb(paths[name], model)
         row["checkpoint_mb"] = checkpoint_size_mb(paths[name])
         results[name] = row
@@ -260,5 +293,10 @@ def evaluate_folder(
                 f"median and 95th percentile of {latency_repeats} requests per model, models taking turns in blocks of 20",
                 "throughput": "batch 64, canonical pictures and texts to logits",
             }
+        )
+    if check is not None:
+        settings["out_of_domain"] = (
+            f"{len(check)} clip-art pictures of {len(CHECK_FOLDERS)} held-out openclipart-png folders "
+            f"(kd/clipart.py CHECK_FOLDERS), never used in training"
         )
     return {"models": results, "dataset": {**dataset.summary(), "split": split, "evaluated": len(evaluated)}, "settings": settings}

@@ -33,7 +33,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from kd.config import DataConfig, DistillConfig, TrainConfig
+from kd.config import DISTILL, SCRATCH, STUDENT_TRAIN, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig
 
 SEEDS = (0, 1, 2)
 
@@ -68,36 +68,44 @@ class Run:
         return json.dumps([asdict(self.setting), m.student, asdict(m.distill), m.student_args, self.seed], sort_keys=True)
 
 
-def study(seeds: tuple[int, ...] = SEEDS) -> list[Run]:
-    """Every row of the study's tables, one Run per seed. The comparisons the targets are
-    judged on, the few-label settings and the cross-modal students take every seed; the
-    other settings and the sweeps take the first seed only, to fit the study into about two
-    hours on 2 cores."""
-    from kd.pipeline import DISTILL
-
-    labels_only = DistillConfig(alpha=0.0)
+def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None) -> list[Run]:
+    """Every row of the study's tables (or of `tables` only), one Run per seed. The
+    comparisons the targets are judged on, the few-label settings and the cross-modal
+    students take every seed; the other rows and the sweeps take the first seed only."""
+    labels_only = SCRATCH
     kd = DistillConfig(temperature=DISTILL.temperature, alpha=DISTILL.alpha)
+    first_recipe = DistillConfig(transfer=True, student_init="teacher")  # the first shipped student's
     methods = {
         "labels only": Method("labels only", labels_only),
         "logit KD": Method("logit KD", kd),
         "KD + hint": Method("KD + hint (fused embedding)", replace(kd, hint_weight=1.0)),
-        "KD + augmentation": Method("KD + consistent augmentation", replace(kd, views=8)),
+        "KD + augmentation": Method("KD + consistent augmentation", replace(kd, views=1)),
         "KD + transfer": Method("KD + transfer set", replace(kd, transfer=True)),
         "init": Method("compressed teacher init, labels only", replace(labels_only, student_init="teacher")),
-        "shipped": Method("shipped: init + KD + transfer", DISTILL),
+        "first": Method("first recipe: init + KD + vocabulary words", first_recipe),
+        "+ distilled": Method("first + token vectors distilled from the teacher", replace(first_recipe, student_init="distilled")),
+        "+ words": Method("first + 50k common English words", replace(first_recipe, words=DISTILL.words)),
+        "+ pictures": Method("first + clip art", replace(first_recipe, pictures=True)),
+        "+ views": Method("first + augmented views (function matching)", replace(first_recipe, views=DISTILL.views)),
+        "shipped": Method("shipped: all of the above", DISTILL),
     }
     first = seeds[:1]
     runs: list[Run] = []
 
     def add(table: str, setting: Setting, names: list[str] | list[Method], seeds: tuple[int, ...] = first) -> None:
+        if tables is not None and table not in tables:
+            return
         for m in names:
             method = methods[m] if isinstance(m, str) else m
             runs.extend(Run(table, setting, method, seed) for seed in seeds)
 
     everything = Setting("all labels")
-    add("main", everything, ["labels only", "logit KD", "KD + hint"], seeds)
+    # What each part of the shipped recipe buys, in and out of domain.
+    add("fidelity", everything, ["labels only", "first"], seeds)
+    add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views"])
+    add("fidelity", everything, ["shipped"], seeds)
+    add("main", everything, ["logit KD", "KD + hint"], seeds)
     add("main", everything, ["KD + augmentation", "KD + transfer", "init"])
-    add("main", everything, ["shipped"], seeds)
     for fraction in (0.25, 0.10, 0.05):
         add("main", Setting(f"{fraction:.0%} labels", label_fraction=fraction), ["labels only", "logit KD", "shipped"], seeds)
     add("main", Setting("subcategories", label="subcategory"), ["labels only", "logit KD", "shipped"])
@@ -143,7 +151,7 @@ _TEACHERS: dict = {}  # per worker process: (setting, seed) -> (dataset, teacher
 def _teacher(setting: Setting, seed: int):
     """The dataset and the teacher of (setting, seed), trained once per worker process."""
     from kd.data import load_dataset
-    from kd.pipeline import TEACHER_TRAIN, train_teacher
+    from kd.pipeline import train_teacher
 
     if (setting, seed) not in _TEACHERS:
         data = DataConfig(label=setting.label)
@@ -158,8 +166,9 @@ def run_one(run: Run, epochs: int | None = None) -> dict:
     """Train the student of one run and measure it against its teacher."""
     import torch
 
-    from kd.evaluate import accuracy, agreement, dataset_logits
-    from kd.pipeline import STUDENT_TRAIN, distill
+    from kd import clipart
+    from kd.evaluate import accuracy, agreement, dataset_logits, out_of_domain
+    from kd.pipeline import distill
 
     torch.set_num_threads(1)  # one worker process per core
     dataset, teacher = _teacher(run.setting, run.seed)
@@ -171,6 +180,10 @@ def run_one(run: Run, epochs: int | None = None) -> dict:
                          progress=False, **run.method.student_args)
     test, val = dataset.split("test"), dataset.split("val")
     teacher_test, logits = dataset_logits(teacher, test), dataset_logits(student, test)
+    ood = {}
+    if run.setting.label == "category" and clipart.available() and not run.method.student.startswith("mlp_"):
+        check = clipart.check_dataset(dataset.classes, data.image_size, progress=False)
+        ood = out_of_domain({"teacher": teacher, "student": student}, "teacher", check)["student"]
     return {
         "key": run.key(),
         "setting": run.setting.name,
@@ -182,18 +195,22 @@ def run_one(run: Run, epochs: int | None = None) -> dict:
         "val_accuracy": accuracy(dataset_logits(student, val), val.labels),
         "test_agreement": agreement(logits, teacher_test),
         "teacher_test_accuracy": accuracy(teacher_test, test.labels),
+        **({"ood_agreement": ood["picture+text"]["agreement"]} if "picture+text" in ood else {}),
+        **({"ood_agreement_picture": ood["picture"]["agreement"]} if "picture" in ood else {}),
         "params": student.num_params(),
         "seconds": time.perf_counter() - start,
     }
 
 
-def run_study(out: Path, seeds: tuple[int, ...] = SEEDS, workers: int = 2, epochs: int | None = None) -> dict:
+def run_study(
+    out: Path, seeds: tuple[int, ...] = SEEDS, workers: int = 2, epochs: int | None = None, tables: tuple[str, ...] | None = None
+) -> dict:
     """Run every run not yet in `out/runs.jsonl` (in the study's order: the comparisons the
     targets are judged on first), then write the tables."""
     out.mkdir(parents=True, exist_ok=True)
     log = out / "runs.jsonl"
     done = {json.loads(line)["key"] for line in log.read_text().splitlines()} if log.is_file() else set()
-    pending = {r.key(): r for r in study(seeds) if r.key() not in done}
+    pending = {r.key(): r for r in study(seeds, tables) if r.key() not in done}
     print(f"{len(pending)} runs to do, {len(done)} already done", flush=True)
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -225,7 +242,7 @@ def summarize(rows: list[dict], seeds: tuple[int, ...] = SEEDS) -> dict:
     by_key = {row["key"]: row for row in rows}
     cells: dict[tuple, list[dict]] = defaultdict(list)
     for run in study(seeds):
-        if run.key() in by_key:
+        if run.key() in by_key:  # rows not run yet (or run with other settings) are left out
             cells[(run.table, run.setting.name, run.method.name, run.method.student)].append(by_key[run.key()])
     tables: dict[str, list[dict]] = defaultdict(list)
     for (table, setting, method, student), group in cells.items():
@@ -234,7 +251,7 @@ def summarize(rows: list[dict], seeds: tuple[int, ...] = SEEDS) -> dict:
                 "setting": setting,
                 "method": method,
                 "student": student,
-                **{m: _mean_std([r[m] for r in group]) for m in METRICS},
+                **{m: _mean_std([r[m] for r in group]) for m in METRICS if all(m in r for r in group)},
                 "params": group[0]["params"],
                 "epochs": group[0]["epochs"],
                 "seeds": sorted(r["seed"] for r in group),
@@ -243,12 +260,12 @@ def summarize(rows: list[dict], seeds: tuple[int, ...] = SEEDS) -> dict:
     return dict(tables)
 
 
-METRICS = ("test_accuracy", "val_accuracy", "test_agreement", "teacher_test_accuracy")
+METRICS = ("test_accuracy", "val_accuracy", "test_agreement", "ood_agreement", "ood_agreement_picture", "teacher_test_accuracy")
 
 
 def headline(tables: dict) -> str | None:
     """The shipped recipe against labels only, all labels, over the seeds both ran."""
-    rows = {r["method"]: r for r in tables.get("main", []) if r["setting"] == "all labels"}
+    rows = {r["method"]: r for name in ("fidelity", "main") for r in tables.get(name, []) if r["setting"] == "all labels"}
     shipped = next((r for name, r in rows.items() if name.startswith("shipped")), None)
     labels = rows.get("labels only")
     if not shipped or not labels:
@@ -256,14 +273,22 @@ def headline(tables: dict) -> str | None:
     s, l, t = shipped["test_accuracy"], labels["test_accuracy"], shipped["teacher_test_accuracy"]
     gap = 100 * (s["mean"] - l["mean"])
     spread = 100 * max(s["std"], l["std"])
-    return (
+    line = (
         f"With every label, the shipped recipe beats the same student on labels only by {gap:+.1f} points "
         f"(test accuracy {s['mean']:.3f} against {l['mean']:.3f}; the larger std of the two is {spread:.1f} points, "
-        f"{len(shipped['seeds'])} seeds) and keeps {s['mean'] / t['mean']:.1%} of its teacher's accuracy ({t['mean']:.3f})."
+        f"{len(shipped['seeds'])} seeds) and keeps {s['mean'] / t['mean']:.1%} of its teacher's accuracy ({t['mean']:.3f})"
     )
+    if "ood_agreement" in shipped and "ood_agreement" in labels:
+        line += (
+            f"; on clip art it never saw it agrees with its teacher on {shipped['ood_agreement']['mean']:.1%} of pictures with "
+            f"their text and {shipped['ood_agreement_picture']['mean']:.1%} from the picture alone "
+            f"(labels only: {labels['ood_agreement']['mean']:.1%} and {labels['ood_agreement_picture']['mean']:.1%})"
+        )
+    return line + "."
 
 
 TABLE_TITLES = {
+    "fidelity": "What each part of the recipe buys, on the test split and on clip art never trained on",
     "main": "Students by setting and method",
     "cross-modal": "Cross-modal students (one branch, taught by the multimodal teacher)",
     "temperature": "Temperature T (shipped recipe, all labels)",
@@ -283,15 +308,18 @@ def tables_markdown(tables: dict) -> str:
         rows = tables.get(table)
         if not rows:
             continue
-        parts += ["", f"#### {title}", "",
-                  "| setting | student | method | params | test acc | val acc | agreement | teacher test acc | seeds |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        ood = any("ood_agreement" in r for r in rows)
+        columns = ["setting", "student", "method", "params", "test acc", "val acc", "agreement"]
+        columns += ["clip art agreement", "clip art agreement, picture only"] if ood else []
+        columns += ["teacher test acc", "seeds"]
+        parts += ["", f"#### {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         for r in rows:
-            parts.append(
-                f"| {r['setting']} | `{r['student']}` | {r['method']} | {r['params'] / 1e6:.2f} M | {_pm(r['test_accuracy'])} "
-                f"| {_pm(r['val_accuracy'])} | {_pm(r['test_agreement'])} | {_pm(r['teacher_test_accuracy'])} "
-                f"| {len(r['seeds'])} |"
-            )
+            cells = [r["setting"], f"`{r['student']}`", r["method"], f"{r['params'] / 1e6:.2f} M", _pm(r["test_accuracy"]),
+                     _pm(r["val_accuracy"]), _pm(r["test_agreement"])]
+            if ood:
+                cells += [_pm(r[m]) if m in r else "–" for m in ("ood_agreement", "ood_agreement_picture")]
+            cells += [_pm(r["teacher_test_accuracy"]), str(len(r["seeds"]))]
+            parts.append("| " + " | ".join(cells) + " |")
     epochs = sorted({r["epochs"] for rows in tables.values() for r in rows})
     parts += ["", f"Test split unless marked val; mean ± std over seeds where a row ran more than one; students trained "
               f"{'/'.join(map(str, epochs))} epochs; each seed trains its own teacher. Written by `python -m kd experiments`."]

@@ -24,6 +24,7 @@ from typing import Mapping
 import torch
 
 from kd.checkpoint import CheckpointError, checkpoint_size_mb, load_checkpoint
+from kd.config import TEMPERATURES
 from kd.evaluate import size_on_disk_mb
 from kd.images import ImageError, canonical_image, open_image
 from kd.losses import kl_divergence, soft_targets
@@ -138,8 +139,9 @@ def check_temperature(temperature: float | None) -> float:
         t = float(temperature)
     except (TypeError, ValueError):
         raise InputError(f"The temperature must be a number, not {temperature!r}.") from None
-    if not 0.05 <= t <= 100 or t != t:
-        raise InputError(f"The temperature must be between 0.05 and 100 (got {t:g}).")
+    low, high = TEMPERATURES
+    if not low <= t <= high:  # NaN fails here too
+        raise InputError(f"The temperature must be between {low:g} and {high:g} (got {t:g}).")
     return t
 
 
@@ -177,11 +179,6 @@ class LoadedModel:
     @property
     def checkpoint_mb(self) -> float:
         return checkpoint_size_mb(self.folder)
-
-
-def reads(model: MultimodalClassifier) -> tuple[str, ...]:
-    """The modalities a model reads: a one-branch student reads one."""
-    return tuple(getattr(model.config, "modalities", ("image", "text")))
 
 
 class Predictor:
@@ -302,7 +299,7 @@ class Predictor:
         reads none of the modalities given is left out."""
         answers = {}
         for name, model in models.items():
-            image_in, text_in = "image" in reads(model) and picture is not None, "text" in reads(model) and text is not None
+            image_in, text_in = "image" in model.modalities and picture is not None, "text" in model.modalities and text is not None
             if not (image_in or text_in):
                 continue
             start = time.perf_counter()
@@ -328,6 +325,6 @@ def _blank_picture():
 
 
 __all__ = [
-    "Predictor", "Prediction", "ModelAnswer", "InputError", "ImageError", "clean_text", "check_temperature", "reads",
+    "Predictor", "Prediction", "ModelAnswer", "InputError", "ImageError", "clean_text", "check_temperature",
     "OTHER_STUDENTS", "SERVING_THREADS",
 ]

@@ -1,20 +1,13 @@
 """Distill it yourself: a fresh student trained live, in a minute, on the teacher's recorded answers.
 
 The demo's "Distill it yourself" tab lets a visitor pick the temperature T, alpha, the
-fraction of labels and the epochs, and trains a new student while they watch. Running the
-teacher's pretrained backbones over the 5,680 examples takes ~3 minutes on 2 cores, so the
-teacher's answers are recorded once, when the checkpoints are made:
+fraction of labels and the epochs, and trains a new student while they watch. The teacher
+does not run: it answers from its record (`kd.record`), so the project's own `Distiller`
+and `Trainer` train the student as `kd.pipeline.distill` does (without a transfer set): the
+same losses, the same modality dropout with the teacher shown the same view, the same
+history rows, the same best-epoch keeping.
 
-    save_teacher_outputs(teacher, dataset, "checkpoints/teacher_outputs.safetensors")
-
-holds its logits on every example for each view a student can be shown (picture and text,
-picture only, text only, nothing), with the fingerprint of the data and the hash of the
-teacher's weights they were recorded on. `RecordedTeacher` answers from that record, so the
-project's own `Distiller` and `Trainer` train the student as `kd.pipeline.distill` does
-(without a transfer set): the same losses, the same modality dropout with the teacher shown
-the same view, the same history rows.
-
-    lab = LiveLab("checkpoints/teacher_outputs.safetensors", DataConfig())
+    lab = LiveLab(Layout().teacher_outputs, DataConfig())
     run = lab.start("session-1", LiveSettings(temperature=4, alpha=0.9, label_fraction=0.1, epochs=8))
     for row in run.epochs():      # each epoch's history row, as it ends (training runs in a thread)
         print(row["val_accuracy"])
@@ -22,14 +15,12 @@ the same view, the same history rows.
 
 A run stops at the next step when asked (`lab.stop(session)`, or closing `run.epochs()`),
 and before an epoch that would end past its time limit; it then keeps its best epoch so far.
+What the tab shows of a run (tables, curves, sentences) is `kd.live_page`.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import hashlib
-import math
 import queue
 import threading
 import time
@@ -37,35 +28,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-import pandas as pd
 import torch
-from safetensors.torch import save as safetensors_bytes
-from torch import nn
 
 # kd.pipeline as a module, read when called: it may import this one (to record the teacher).
-from kd import cache, pipeline
-from kd.checkpoint import read_config
+from kd import pipeline
+from kd.checkpoint import checkpoint_config, weights_sha256
 from kd.compress import init_from_teacher
-from kd.config import DataConfig, DistillConfig, TrainConfig, from_dict, to_dict
+from kd.config import STUDENT_TRAIN, TEMPERATURES, DataConfig, DistillConfig, TrainConfig, from_dict, to_dict
 from kd.data import MultimodalDataset, load_dataset
 from kd.distill import Distiller
 from kd.evaluate import dataset_logits, quality_metrics
-from kd.models import Features, MultimodalClassifier, Teacher, create_model
+from kd.layout import Layout
+from kd.models import MultimodalClassifier, Teacher, create_model
+from kd.record import RecordedTeacher, TeacherOutputs, load_teacher_outputs
 from kd.train import TensorLoader, Trainer, TrainingStopped
-
-OUTPUTS_FILE = "teacher_outputs.safetensors"  # in the checkpoints folder, beside teacher/
-OUTPUTS_FORMAT = "kd-teacher-outputs"
-OUTPUTS_VERSION = 1
-# The views a student may be shown, in the order the record holds the teacher's logits.
-VIEWS = ("image+text", "image", "text", "none")
-_VIEW_MODALITIES = {"image+text": ("image", "text"), "image": ("image",), "text": ("text",), "none": ()}
 
 # What a visitor may choose. Measured on a 2-core x86_64 machine busy with other jobs, on
 # one torch thread (as the app trains): 3 to 3.7 s per epoch, so the default run takes ~25 s
 # and the cap ~55 s; the limit is enforced anyway (a busier machine is slower).
 TIME_LIMIT_S = 60.0
 MAX_EPOCHS = 15
-TEMPERATURES = (1.0, 20.0)
 LABEL_FRACTIONS = (0.05, 1.0)
 STUDENT_INITS = ("random", "teacher")
 DEFAULT_EPOCHS = 8
@@ -78,112 +60,6 @@ class LiveError(RuntimeError):
 
 class SettingsError(ValueError):
     """A visitor's setting is out of range; the message says which and what is allowed."""
-
-
-# --------------------------------------------------------------------- the teacher's record
-
-
-def weights_sha256(model: MultimodalClassifier) -> str:
-    """The sha256 a checkpoint of `model` records as `weights_sha256` (its trained weights,
-    serialised as `kd.checkpoint.save_checkpoint` writes them)."""
-    state = {k: v.detach().contiguous() for k, v in model.trainable_state_dict().items()}
-    return hashlib.sha256(safetensors_bytes(state)).hexdigest()
-
-
-@dataclass
-class TeacherOutputs:
-    """The teacher's logits on every example of one dataset, for each view in `VIEWS`."""
-
-    logits: torch.Tensor  # (N, V, K), examples in the dataset's order
-    classes: list[str]
-    dataset_fingerprint: str  # `MultimodalDataset.fingerprint()` of the data they were recorded on
-    teacher_sha256: str  # the teacher checkpoint's `weights_sha256`
-
-    def view(self, name: str) -> torch.Tensor:
-        """(N, K): the teacher's logits when shown `name` (one of `VIEWS`)."""
-        return self.logits[:, VIEWS.index(name)]
-
-
-@torch.no_grad()
-def save_teacher_outputs(teacher: Teacher, dataset: MultimodalDataset, path: str | Path) -> Path:
-    """Record `teacher`'s logits on every example of `dataset`, per view, in a safetensors
-    file at `path` (~0.6 MB for 5,680 examples and 9 classes). Computed from the teacher's
-    cached backbone features, so after training it takes a second."""
-    if teacher.config.num_classes != dataset.num_classes:
-        raise ValueError(f"the teacher knows {teacher.config.num_classes} classes, the data has {dataset.num_classes}")
-    logits = torch.stack([dataset_logits(teacher, dataset, _VIEW_MODALITIES[v]) for v in VIEWS], dim=1)  # (N, V, K)
-    meta = {
-        "format": OUTPUTS_FORMAT,
-        "format_version": OUTPUTS_VERSION,
-        "views": list(VIEWS),
-        "classes": dataset.classes,
-        "dataset": dataset.summary(),
-        "teacher_sha256": weights_sha256(teacher),
-    }
-    cache.save_tensors(Path(path), {"logits": logits.float()}, meta)
-    return Path(path)
-
-
-def load_teacher_outputs(
-    path: str | Path, dataset: MultimodalDataset | None = None, teacher_sha256: str | None = None
-) -> TeacherOutputs:
-    """The record at `path`, checked against the data built here and the teacher loaded here
-    (when given); anything else is a `LiveError` that says what to do."""
-    path = Path(path)
-    redo = "Record it again: python -m kd reproduce writes it beside the checkpoints."
-    if not path.is_file():
-        raise LiveError(f"No recorded teacher outputs at {path}. {redo}")
-    loaded = cache.load_tensors(path)
-    if loaded is None:
-        raise LiveError(f"The file {path} is not a readable safetensors file (truncated or damaged?). {redo}")
-    tensors, meta = loaded
-    if meta.get("format") != OUTPUTS_FORMAT or meta.get("format_version") != OUTPUTS_VERSION or meta.get("views") != list(VIEWS):
-        raise LiveError(f"The file {path} is not a record of teacher outputs that this kd reads. {redo}")
-    logits, classes = tensors.get("logits"), meta.get("classes", [])
-    examples = meta.get("dataset", {}).get("examples")
-    if logits is None or logits.dtype != torch.float32 or tuple(logits.shape) != (examples, len(VIEWS), len(classes)):
-        raise LiveError(f"The file {path} does not hold one row of logits per example, view and class. {redo}")
-    fingerprint = meta["dataset"].get("fingerprint")
-    if dataset is not None and fingerprint != dataset.fingerprint():
-        raise LiveError(
-            f"The teacher outputs in {path} were recorded on dataset {fingerprint}, but the data built here is "
-            f"{dataset.fingerprint()} (a missing art style or other package versions?). {redo}"
-        )
-    if teacher_sha256 is not None and meta.get("teacher_sha256") != teacher_sha256:
-        raise LiveError(f"The teacher outputs in {path} were recorded with another teacher than the one loaded here. {redo}")
-    return TeacherOutputs(logits, classes, fingerprint, meta.get("teacher_sha256", ""))
-
-
-class RecordedTeacher(nn.Module):
-    """The teacher as the `Distiller` sees it, answering from its record instead of its head.
-
-    Its "features" are its recorded logits per view, (B, V, K): the `Distiller` carries them
-    through the batch's `teacher_*` keys untouched, as it carries the classic MLP's pixels,
-    and masks modalities on the presence flags beside them. `forward_head` then returns the
-    logits the real teacher gave for the view left: what its head computes on the masked
-    features, without the backbones.
-    """
-
-    def __init__(self, num_classes: int):
-        super().__init__()
-        self.fused_dim = num_classes  # no embedding was recorded: hints are not available
-
-    def forward_head(self, features: Features) -> tuple[torch.Tensor, torch.Tensor]:
-        has_image, has_text = features.has_image, features.has_text
-        view = torch.where(has_image & has_text, 0, torch.where(has_image, 1, torch.where(has_text, 2, 3)))  # (B,)
-        logits = features.image[torch.arange(len(view)), view]  # (B, K)
-        return logits, logits
-
-    @staticmethod
-    def features(logits: torch.Tensor, has_text: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Batch tensors under the `teacher_*` keys the `Distiller` reads, for (N, V, K) logits."""
-        n = len(logits)
-        return {
-            "teacher_image": logits,
-            "teacher_text": torch.zeros(n, 1),
-            "teacher_has_image": torch.ones(n, dtype=torch.bool),
-            "teacher_has_text": has_text,
-        }
 
 
 # ------------------------------------------------------------------------------ settings
@@ -241,7 +117,7 @@ class LiveSettings:
     def train_config(self) -> TrainConfig:
         """The shipped student's training, shortened; no transfer set (its vocabulary pass
         alone would take most of the minute)."""
-        return dataclasses.replace(pipeline.STUDENT_TRAIN, epochs=self.epochs, label_fraction=self.label_fraction)
+        return dataclasses.replace(STUDENT_TRAIN, epochs=self.epochs, label_fraction=self.label_fraction)
 
     def describe(self) -> str:
         how = "labels only" if self.alpha == 0 else f"T = {self.temperature:g}, alpha = {self.alpha:g}"
@@ -293,15 +169,11 @@ class LiveResult:
 
     def config(self) -> dict:
         """What a checkpoint of this student would record about its training."""
-        return {
-            "kind": "student",
-            "model": "student",
-            "model_args": {"modalities": ["image", "text"]},
-            "train": to_dict(self.settings.train_config()),
-            "distill": to_dict(self.settings.distill_config()),
-            "history": self.history,
-            "labelled_train_examples": self.labelled_examples,
-        }
+        return checkpoint_config(
+            self.student, "student", weights_sha256(self.student), train=to_dict(self.settings.train_config()),
+            distill=to_dict(self.settings.distill_config()), history=self.history,
+            labelled_train_examples=self.labelled_examples,
+        )
 
 
 class _Budget:
@@ -359,29 +231,20 @@ def train_student(
     val_idx, test_idx = dataset.split_indices("val"), dataset.split_indices("test")
     evaluate = pipeline.validation(student, dataset.subset(val_idx), data.outputs.view("image+text")[val_idx])
 
-    budget, best, rows = _Budget(time_limit, should_stop), {"score": -math.inf, "state": None}, []
-    train_start = time.perf_counter()
-
-    def keep_best(row: dict) -> None:  # as the Trainer does, but kept for a run that is stopped too
-        rows.append(row)
-        if row["val_accuracy"] > best["score"]:
-            best["score"], best["state"] = row["val_accuracy"], copy.deepcopy(student.state_dict())
-        budget.epoch_ended(row["epoch"], train.epochs, train_start)
-
+    budget, train_start = _Budget(time_limit, should_stop), time.perf_counter()
     trainer = Trainer(
         student, distiller, train, evaluate, parameters=distiller.trainable_parameters(),
-        on_epoch=[keep_best, *on_epoch], progress=False, should_stop=budget, generators=distiller.generators,
+        on_epoch=[lambda row: budget.epoch_ended(row["epoch"], train.epochs, train_start), *on_epoch],
+        progress=False, should_stop=budget, generators=distiller.generators,
     )
-    result = LiveResult(None, settings, rows, {}, 0.0, int(tensors["labelled"].sum()))
+    result = LiveResult(None, settings, [], {}, 0.0, int(tensors["labelled"].sum()))
     try:
-        trainer.fit(TensorLoader(tensors, train.batch_size, seed=train.seed))
-    except TrainingStopped:
-        result.stopped = budget.reason
-        if best["state"] is None:
+        result.history = trainer.fit(TensorLoader(tensors, train.batch_size, seed=train.seed))
+    except TrainingStopped as stopped:  # the trainer has restored the best epoch so far
+        result.stopped, result.history = budget.reason, stopped.history
+        if not stopped.history:
             result.seconds = time.perf_counter() - start
             return result
-        student.load_state_dict(best["state"])
-        student.eval()
     test = dataset.subset(test_idx)
     with torch.no_grad():
         logits = dataset_logits(student, test)
@@ -478,7 +341,7 @@ class LiveLab:
         """The lab of a teacher loaded from `checkpoints/` (`config`: its config.json): the
         record in that folder, checked against that teacher and the data it was trained on."""
         data = from_dict(DataConfig, config["data"])
-        return cls(Path(checkpoints) / OUTPUTS_FILE, data, teacher, config["weights_sha256"], **options)
+        return cls(Layout(checkpoints).teacher_outputs, data, teacher, config["weights_sha256"], **options)
 
     @property
     def recorded(self) -> bool:
@@ -528,95 +391,5 @@ class LiveLab:
             return [s for s, run in self._runs.items() if run.running]
 
 
-# ------------------------------------------------------------------- what the tab shows
-
-
-# Short: the plot's legend cuts long names.
-CURVE_LABELS = {
-    "train_accuracy": "train accuracy",  # on the examples whose labels it may use
-    "val_accuracy": "val accuracy",
-    "val_agreement": "val agreement",  # with the teacher
-}
-LOSS_TERMS = {"loss": "total", "loss_kd": "KD (teacher)", "loss_ce": "CE (labels)"}
-
-
-def loss_frame(history: list[dict]) -> pd.DataFrame:
-    """Each epoch's training loss, in total and by term: rows (epoch, loss, term)."""
-    rows = [
-        {"epoch": row["epoch"], "loss": value, "term": LOSS_TERMS.get(name, name)}
-        for row in history
-        for name, value in row.items()
-        if name == "loss" or name.startswith("loss_")
-    ]
-    return pd.DataFrame(rows, columns=["epoch", "loss", "term"])
-
-
-def accuracy_frame(history: list[dict]) -> pd.DataFrame:
-    """Each epoch's accuracies: rows (epoch, value, curve), curves named for reading."""
-    rows = [
-        {"epoch": row["epoch"], "value": row[key], "curve": label}
-        for row in history
-        for key, label in CURVE_LABELS.items()
-        if key in row
-    ]
-    return pd.DataFrame(rows, columns=["epoch", "value", "curve"])
-
-
-def epoch_line(row: dict, settings: LiveSettings, seconds: float) -> str:
-    """One line of progress, as an epoch ends."""
-    return (
-        f"Epoch {row['epoch']} of {settings.epochs} ({seconds:.0f} s): training loss {row['loss']:.3f}, "
-        f"validation accuracy {row['val_accuracy']:.3f}, agreement with the teacher {row['val_agreement']:.3f}."
-    )
-
-
-def result_summary(result: LiveResult) -> str:
-    """What came of a run, in two sentences."""
-    if result.student is None:
-        return f"{result.stopped} No epoch ended, so there is no student to compare: try again."
-    done = len(result.history)
-    best = max(result.history, key=lambda row: row["val_accuracy"])["epoch"]
-    kept = f" The student kept is epoch {best}, the best on the validation split." if done > 1 else ""
-    head = f"{result.stopped} " if result.stopped else ""
-    return (
-        f"{head}Your student trained {done} epoch{'s' if done > 1 else ''} in {result.seconds:.0f} s "
-        f"({result.settings.describe()}, {result.labelled_examples} labelled examples).{kept} "
-        f"On the test split: accuracy **{result.test['accuracy']:.3f}**, agreement with the teacher "
-        f"**{result.test['agreement']:.3f}**."
-    )
-
-
-YOUR_STUDENT = "your student"
-
-
-def comparison_frame(metrics: dict, checkpoints: str | Path, result: LiveResult | None = None) -> pd.DataFrame:
-    """The shipped models' test figures from `metrics.json`, and the visitor's student
-    (scored the same way, against the teacher's recorded test answers) below them."""
-    from kd.results import training_summary
-
-    rows = []
-
-    def add(name: str, m: dict, config: dict) -> None:
-        rows.append({
-            "model": name,
-            "test accuracy": f"{m['accuracy']:.3f}",
-            "agreement with teacher": f"{m['agreement']:.3f}",
-            "KL to teacher": f"{m['kl_to_teacher']:.3f}",
-            "how it learned": training_summary(config),
-        })
-
-    for name, m in metrics["models"].items():
-        add(name, m, read_config(Path(checkpoints) / name))
-    if result is not None and result.student is not None:
-        add(YOUR_STUDENT, result.test, result.config())
-    return pd.DataFrame(rows, columns=["model", "test accuracy", "agreement with teacher", "KL to teacher", "how it learned"])
-
-
 def percent(fraction: float) -> str:
     return f"{100 * fraction:.0f}%"
-
-
-__all__ = [
-    "LiveData", "LiveError", "LiveLab", "LiveResult", "LiveRun", "LiveSettings", "RecordedTeacher", "SettingsError",
-    "TeacherOutputs", "load_teacher_outputs", "save_teacher_outputs", "train_student",
-]

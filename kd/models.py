@@ -108,6 +108,14 @@ class MultimodalClassifier(nn.Module):
 
     config: object
     fused_dim: int  # width of the embedding forward_head returns next to the logits
+    # A `Teacher`: frozen pretrained backbones under a trained head, so its backbone
+    # features can be cached (kd.features) and its size counts the backbones' files.
+    is_teacher: bool = False
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """What the model reads: "image", "text" or both."""
+        return ("image", "text")
 
     def forward_head(self, features: Features) -> tuple[torch.Tensor, torch.Tensor]:
         return self.head(features)
@@ -152,6 +160,7 @@ class Teacher(MultimodalClassifier):
     """Frozen pretrained image and text encoders and a trained fusion head."""
 
     frozen_prefixes = ("image_backbone.", "text_backbone.")
+    is_teacher = True
 
     def __init__(self, config: TeacherConfig, pretrained: bool = True):
         super().__init__()
@@ -207,7 +216,8 @@ class Teacher(MultimodalClassifier):
 class StudentConfig:
     num_classes: int = 9
     modalities: tuple[str, ...] = ("image", "text")
-    # The canonical picture is shrunk to this side: emoji stay legible at 32 px.
+    # The canonical picture is shrunk to this side: emoji stay legible at 32 px. (40 px with
+    # wider stages costs 2.5x the CNN's work per step, and the CNN is most of a step.)
     image_size: int = 32
     # Channels of the CNN's stages; each stage after the first halves the resolution.
     channels: tuple[int, ...] = (24, 48, 96, 192)
@@ -272,6 +282,10 @@ class Student(MultimodalClassifier):
         self.text_dim = self.text_encoder.out_dim if self.text_encoder else 1
         self.head = FusionHead(self.image_dim, self.text_dim, config.num_classes, config.hidden, config.dropout)
         self.fused_dim = config.hidden
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(self.config.modalities)
 
     @property
     def tokenizer(self):
@@ -351,6 +365,10 @@ class MLP(MultimodalClassifier):
             width = hidden
         self.layers = nn.Sequential(*layers, nn.Linear(width, config.num_classes))
         self.fused_dim = config.num_classes  # its "fused embedding" is its logits
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(self.config.modalities)
 
     def preprocess(self, images: torch.Tensor | None, texts: list[str] | None) -> dict:
         batch = _batch_size(images, texts)

@@ -16,30 +16,18 @@ import torch
 
 from kd import cache
 from kd.checkpoint import read_config, save_checkpoint
-from kd.augment import mixed_views, view_features
-from kd.compress import init_from_teacher
-from kd.config import DataConfig, DistillConfig, TrainConfig, to_dict
+from kd import clipart, layout
+from kd.augment import cached_views, picture_features
+from kd.compress import INITS, init_from_teacher
+from kd.config import CROSS_MODAL, DISTILL, SCRATCH, STUDENT_TRAIN, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig, to_dict
 from kd.data import MultimodalDataset, load_dataset
 from kd.distill import STUDENT_INPUTS, Distiller
 from kd.evaluate import accuracy, agreement, dataset_logits, evaluate_folder
 from kd.features import teacher_features
+from kd.record import save_teacher_outputs
 from kd.models import MODELS, Features, MultimodalClassifier, create_model
 from kd.train import LabelsOnly, TensorLoader, Trainer
-from kd.transfer import TransferSet
-
-# What `python -m kd reproduce` trains. Chosen on the validation split.
-TEACHER_TRAIN = TrainConfig(epochs=40, batch_size=128, lr=1e-3, weight_decay=0.05, modality_dropout=0.2)
-STUDENT_TRAIN = TrainConfig(epochs=40, batch_size=128, lr=3e-3, weight_decay=1e-4, modality_dropout=0.2)
-# The shipped recipe: the student starts from the teacher's compressed token embeddings and
-# learns from the teacher on the training set and on a transfer set of unlabelled words and
-# picture + word pairs (see the README's distillation study for why).
-DISTILL = DistillConfig(temperature=4.0, alpha=0.9, transfer=True, student_init="teacher")
-
-
-# The cross-modal students: the image student has no text to transfer on; the text student
-# takes the whole recipe.
-CROSS_MODAL = {"student_image": DistillConfig(temperature=4.0, alpha=0.9), "student_text": DISTILL}
-
+from kd.transfer import TransferSet, transfer_words
 
 def set_seed(seed: int, threads: int = 0) -> None:
     torch.manual_seed(seed)
@@ -115,9 +103,7 @@ def train_teacher(
         "train_seconds": time.perf_counter() - start,
         "labelled_train_examples": len(train_idx),
     }
-    if out is not None:
-        save_checkpoint(out, teacher, model, **info)
-        training_state(out).unlink(missing_ok=True)
+    _save(out, teacher, model, info)
     return teacher, info
 
 
@@ -181,10 +167,10 @@ def distill(
     if MODELS[student].kind != "student":
         raise ValueError(f"{student} is not a student")
     model = create_model(student, num_classes=dataset.num_classes, **student_args)
-    if config.student_init == "teacher":
-        init_from_teacher(model, teacher)
-    elif config.student_init != "random":
-        raise ValueError(f"student_init must be 'random' or 'teacher', not {config.student_init!r}")
+    if config.student_init not in INITS:
+        raise ValueError(f"student_init must be one of {', '.join(INITS)}, not {config.student_init!r}")
+    if config.student_init != "random":
+        init_from_teacher(model, teacher, config.student_init)
     start = time.perf_counter()
 
     train_idx, tensors = student_training_rows(dataset, student_inputs(model, dataset), train, config)
@@ -192,8 +178,8 @@ def distill(
     if config.uses_teacher:
         features = teacher_features(teacher, dataset, progress=progress)
         tensors.update({k: v[train_idx] for k, v in _feature_tensors(features, "teacher_").items()})
-        if config.transfer or config.views:
-            transfer = _transfer_set(teacher, model, dataset, train_idx, tensors, features, config, train.seed, progress)
+        if config.transfer or config.views or config.pictures:
+            transfer = _transfer_set(teacher, model, dataset, train_idx, features, config, train.seed, progress)
     distiller = Distiller(teacher, model, config, train.modality_dropout, train.seed, transfer=transfer)
 
     val = dataset.split("val")
@@ -216,43 +202,50 @@ def distill(
         "train_seconds": time.perf_counter() - start,
         "labelled_train_examples": int(tensors["labelled"].sum()),
     }
-    if out is not None:
-        save_checkpoint(out, model, student, **info)
-        training_state(out).unlink(missing_ok=True)
+    _save(out, model, student, info)
     return model, info
 
 
-def _transfer_set(teacher, student, dataset, train_idx, tensors, features, config, seed, progress) -> TransferSet:
+def _transfer_set(teacher, student, dataset, train_idx, features, config, seed, progress) -> TransferSet:
     """The unlabelled examples the teacher labels for the student (kd/transfer.py)."""
     # No text of a held-out example is ever shown, though it is unlabelled: the test
     # measures how the student does on emoji it has never met, in any form.
     held_out = {text for text, split in zip(dataset.texts, dataset.splits) if split != "train"}
-    pixels = tensors.get("pixels", torch.zeros(len(train_idx), 0))
-    view_pixels = view_teacher_image = None
+    if "image" in student.modalities:
+        pictures, teacher_image = transfer_pictures(teacher, dataset.images[train_idx], features.image[train_idx], config, progress)
+    else:
+        pictures, teacher_image = dataset.images[:0], features.image[:0]
+    words = (transfer_words(config.words, student.config.max_tokens) if config.transfer else [])
+    return TransferSet(teacher, student, pictures, teacher_image, exclude=held_out, words=words, seed=seed)
+
+
+def transfer_pictures(
+    teacher: MultimodalClassifier, train_images: torch.Tensor, train_features: torch.Tensor, config: DistillConfig, progress: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The transfer set's pictures, (P, 3, S, S) uint8, and the teacher's features of each:
+    the training pictures, clip art (`config.pictures`) and `config.views` augmented views
+    of both. The same for every run and seed, so the teacher's features are computed once
+    (about 60 ms a picture on 2 cores) and then read from the cache."""
+    parts, part_features = [train_images], [train_features]
+    clip = clipart.load("transfer", train_images.shape[-1], progress=progress).images if config.pictures else None
+    if clip is not None:
+        parts.append(clip)
+        part_features.append(picture_features(teacher, clip, progress=progress, desc="teacher features of clip art"))
     if config.views:
-        # One fixed set of views for every run: computing the teacher's features of new
-        # views costs ~10 ms per picture, and the cache keeps them for the next run.
-        views = mixed_views(dataset.images[train_idx], config.views, seed=0)  # (V, N, 3, S, S)
-        view_teacher_image = view_features(teacher, views, progress=progress).flatten(0, 1)
-        view_pixels = student.preprocess(views.flatten(0, 1), None)["pixels"]
-    return TransferSet(
-        teacher,
-        student,
-        pixels,
-        features.image[train_idx],
-        exclude=held_out,
-        words=None if config.transfer else [],
-        view_pixels=view_pixels,
-        view_teacher_image=view_teacher_image,
-        seed=seed,
-    )
+        # Clip art, when used, is the views' backgrounds too: busier than solid colours.
+        sources = [train_images] + ([clip] if clip is not None else [])
+        for i, source in enumerate(sources):
+            for view in cached_views(source, config.views, seed=i, pool=clip):  # each (N, 3, S, S), cached one by one
+                parts.append(view)
+                part_features.append(picture_features(teacher, view, progress=progress, desc="teacher features of augmented views"))
+    return torch.cat(parts), torch.cat(part_features)
 
 
-def reproduce(out: str | Path = "checkpoints", data: DataConfig | None = None, progress: bool = True) -> dict:
-    """From nothing to `out/{teacher,student,student_scratch,student_image,student_text}`,
-    `out/teacher_outputs.safetensors` (the teacher's answers, for the live tab),
-    `out/metrics.json` (the evaluation) and `out/reproduce.json` (how long each stage took)."""
-    out = Path(out)
+def reproduce(out: str | Path = layout.DEFAULT_ROOT, data: DataConfig | None = None, progress: bool = True) -> dict:
+    """From nothing to every model of `kd.layout.SHIPPED` in `out`, the teacher's recorded
+    answers (for the live tab), `metrics.json` (the evaluation) and `reproduce.json` (how
+    long each stage took)."""
+    folder = layout.Layout(out)
     data = data or DataConfig()
     cold_cache = not any(cache.cache_dir().glob("*/*.safetensors"))
     stages, start = {}, time.perf_counter()
@@ -264,27 +257,22 @@ def reproduce(out: str | Path = "checkpoints", data: DataConfig | None = None, p
     t = time.perf_counter()
     dataset = load_dataset(data, progress=progress)
     t = lap("data", t)
-    teacher, _ = train_teacher(data, out=out / "teacher", progress=progress, dataset=dataset)
-    # The teacher's answers on every example, for the demo's "Distill it yourself" tab.
-    from kd.live import OUTPUTS_FILE, save_teacher_outputs  # kd.live builds on this module
-
-    save_teacher_outputs(teacher, dataset, out / OUTPUTS_FILE)
-    t = lap("teacher", t)
-    ref = teacher_reference(out / "teacher")
-    distill(teacher, data, out=out / "student", progress=progress, dataset=dataset, teacher_ref=ref)
-    t = lap("student", t)
-    scratch = DistillConfig(alpha=0.0)
-    distill(teacher, data, config=scratch, out=out / "student_scratch", progress=progress, dataset=dataset, teacher_ref=ref)
-    t = lap("student_scratch", t)
-    # Cross-modal students: one branch each, taught by the multimodal teacher.
-    distill(teacher, data, config=CROSS_MODAL["student_image"], student="student_image", out=out / "student_image",
-            progress=progress, dataset=dataset, teacher_ref=ref)
-    t = lap("student_image", t)
-    distill(teacher, data, config=CROSS_MODAL["student_text"], student="student_text", out=out / "student_text",
-            progress=progress, dataset=dataset, teacher_ref=ref)
-    t = lap("student_text", t)
-    metrics = evaluate_folder(out, progress=progress)
-    write_json(out / "metrics.json", metrics)
+    teacher, _ = train_teacher(data, out=folder.teacher, progress=progress, dataset=dataset)
+    save_teacher_outputs(teacher, dataset, folder.teacher_outputs)
+    t = lap(layout.TEACHER, t)
+    ref = teacher_reference(folder.teacher)
+    students = {
+        layout.STUDENT: ("student", DISTILL),
+        layout.SCRATCH: ("student", SCRATCH),
+        # Cross-modal students: one branch each, taught by the multimodal teacher.
+        layout.IMAGE_STUDENT: ("student_image", CROSS_MODAL["student_image"]),
+        layout.TEXT_STUDENT: ("student_text", CROSS_MODAL["student_text"]),
+    }
+    for name, (model, config) in students.items():
+        distill(teacher, data, config=config, student=model, out=folder.model(name), progress=progress, dataset=dataset, teacher_ref=ref)
+        t = lap(name, t)
+    metrics = evaluate_folder(folder.root, progress=progress)
+    write_json(folder.metrics, metrics)
     lap("evaluate", t)
     timing = {
         "seconds": time.perf_counter() - start,
@@ -293,8 +281,15 @@ def reproduce(out: str | Path = "checkpoints", data: DataConfig | None = None, p
         "machine": metrics["settings"]["machine"],
         "threads": metrics["settings"]["threads"],
     }
-    write_json(out / "reproduce.json", timing)
+    write_json(folder.reproduce, timing)
     return metrics
+
+
+def _save(out: str | Path | None, model: MultimodalClassifier, name: str, info: dict) -> None:
+    """Save a finished run (if it has a folder) and drop the state it kept to resume."""
+    if out is not None:
+        save_checkpoint(out, model, name, **info)
+        training_state(out).unlink(missing_ok=True)
 
 
 def training_state(out: str | Path | None) -> Path | None:

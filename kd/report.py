@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from kd.layout import Layout
+
 RESULTS = ("<!-- results:start -->", "<!-- results:end -->")
 STUDY = ("<!-- study:start -->", "<!-- study:end -->")
 
@@ -22,7 +24,11 @@ def _ratio(a: float | None, b: float | None) -> str:
 def results_table(metrics: dict) -> str:
     models = metrics["models"]
     has_speed = all("latency_ms_p50" in m for m in models.values())
-    header = ["model", "test acc", "macro-F1", "agree w/ teacher", "KL to teacher", "ECE", "params", "size MB"]
+    has_ood = any("out_of_domain" in m for m in models.values())
+    header = ["model", "test acc", "macro-F1", "agree w/ teacher", "KL to teacher", "ECE"]
+    if has_ood:
+        header += ["clip art: agree (picture + text / picture)", "clip art: acc (picture + text / picture)"]
+    header += ["params", "size MB"]
     if has_speed:
         header += ["latency p50 / p95 ms", "throughput /s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -34,6 +40,10 @@ def results_table(metrics: dict) -> str:
             f"{m['agreement']:.3f}",
             f"{m['kl_to_teacher']:.3f}",
             f"{m['ece']:.3f}",
+        ]
+        if has_ood:
+            row += [_pair(m.get("out_of_domain", {}), "agreement"), _pair(m.get("out_of_domain", {}), "accuracy")]
+        row += [
             f"{m['params'] / 1e6:.2f} M",
             f"{m['size_mb']:.1f}",
         ]
@@ -46,7 +56,15 @@ def results_table(metrics: dict) -> str:
         summary = f"The student has {_ratio(teacher['params'], student['params'])} fewer parameters than the teacher"
         if has_speed:
             summary += f" and answers {_ratio(teacher['latency_ms_p50'], student['latency_ms_p50'])} faster (p50 latency)"
-        summary += f"; it keeps {student['accuracy'] / teacher['accuracy']:.1%} of the teacher's accuracy."
+        summary += f"; it keeps {student['accuracy'] / teacher['accuracy']:.1%} of the teacher's accuracy"
+        summary += f" and agrees with it on {student['agreement']:.1%} of the test split"
+        ood = student.get("out_of_domain", {})
+        if "picture+text" in ood:
+            summary += (
+                f", and on {ood['picture+text']['agreement']:.1%} (picture + text) and {ood['picture']['agreement']:.1%} "
+                f"(picture only) of clip art it never saw"
+            )
+        summary += "."
         lines += ["", summary]
     d, s = metrics["dataset"], metrics["settings"]
     lines += [
@@ -54,15 +72,24 @@ def results_table(metrics: dict) -> str:
         f"Test split: {d['evaluated']} examples of dataset `{d['name']}` (fingerprint `{d['fingerprint']}`); "
         f"{s['machine']}, {s['threads']} torch threads, torch {s['torch']}.",
     ]
+    if has_ood:
+        lines.append(f"Clip art (out of domain): {s['out_of_domain']}; agreement with the teacher and accuracy against "
+                     "each folder's category, from picture + text and from the picture only.")
     if has_speed:
         lines.append(f"Latency: {s['latency']}. Throughput: {s['throughput']}.")
     return "\n".join(lines)
 
 
+def _pair(ood: dict, metric: str) -> str:
+    cells = [f"{ood[view][metric]:.3f}" if view in ood else "–" for view in ("picture+text", "picture")]
+    return " / ".join(cells) if ood else ""
+
+
 def readme_section(checkpoints: Path) -> str:
-    metrics = json.loads((checkpoints / "metrics.json").read_text(encoding="utf-8"))
+    folder = Layout(checkpoints)
+    metrics = json.loads(folder.metrics.read_text(encoding="utf-8"))
     parts = [results_table(metrics)]
-    timing = checkpoints / "reproduce.json"
+    timing = folder.reproduce
     if timing.is_file():
         t = json.loads(timing.read_text(encoding="utf-8"))
         stages = ", ".join(f"{k} {v:.0f} s" for k, v in t["stages"].items())

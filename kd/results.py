@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from kd.checkpoint import read_config
+from kd.layout import Layout
 
 # Curves worth plotting, and what to call them. A metric a model did not record (the
 # teacher has no agreement with itself) is simply absent from its plot.
@@ -38,7 +39,7 @@ class MetricsError(ValueError):
     """A metrics file that is missing or not what `python -m kd evaluate --json` writes."""
 
 
-def load_metrics(path: str | Path = "checkpoints/metrics.json") -> dict:
+def load_metrics(path: str | Path = Layout().metrics) -> dict:
     path = Path(path)
     redo = f"Write it again: python -m kd evaluate --json {path}"
     try:
@@ -64,6 +65,9 @@ def results_frame(metrics: dict) -> pd.DataFrame:
             "text only": _score(m.get("accuracy_text_only")),
             "macro-F1": f"{m['macro_f1']:.3f}",
             "agreement with teacher": f"{m['agreement']:.3f}",
+            # Pictures from a source never trained on (kd.clipart): does it still follow the teacher?
+            "clip art agreement (picture + text)": _score(m.get("out_of_domain", {}).get("picture+text", {}).get("agreement")),
+            "clip art agreement (picture only)": _score(m.get("out_of_domain", {}).get("picture", {}).get("agreement")),
             "KL to teacher": f"{m['kl_to_teacher']:.3f}",
             "ECE": f"{m['ece']:.3f}",
             "parameters": f"{m['params'] / 1e6:.2f} M",
@@ -91,10 +95,13 @@ def training_summary(config: dict) -> str:
             parts = ["labels only"]
         else:
             parts = [f"distilled at T = {distill.get('temperature', 1):g}, alpha = {distill.get('alpha', 0):g}"]
-            if distill.get("transfer"):
-                parts.append("transfer set")
-        if distill.get("student_init") == "teacher":
-            parts.append("teacher's word embeddings to start")
+            transfer = [what for key, what in (("transfer", "words"), ("pictures", "clip art"), ("views", "augmented views"))
+                        if distill.get(key)]
+            if transfer:
+                parts.append("transfer set of " + ", ".join(transfer))
+        init = {"teacher": "teacher's word embeddings to start", "distilled": "word vectors distilled from the teacher to start"}
+        if distill.get("student_init") in init:
+            parts.append(init[distill["student_init"]])
     if list(modalities) != ["image", "text"]:
         parts.append({"image": "picture only", "text": "text only"}.get(modalities[0], "+".join(modalities)))
     parts.append(f"{100 * config.get('train', {}).get('label_fraction', 1.0):.0f}% of labels")
@@ -105,7 +112,7 @@ def training_summary(config: dict) -> str:
 
 def training_table(checkpoints: str | Path, names: list[str]) -> pd.DataFrame:
     """`training_summary` of each named checkpoint: rows (model, how it learned)."""
-    rows = [{"model": name, "how it learned": training_summary(read_config(Path(checkpoints) / name))} for name in names]
+    rows = [{"model": name, "how it learned": training_summary(read_config(Layout(checkpoints).model(name)))} for name in names]
     return pd.DataFrame(rows, columns=["model", "how it learned"])
 
 
@@ -135,7 +142,7 @@ def per_class_table(metrics: dict) -> pd.DataFrame:
 
 def training_histories(checkpoints: str | Path, names: list[str]) -> dict[str, list[dict]]:
     """Each named checkpoint's per-epoch training record (empty if it kept none)."""
-    return {name: read_config(Path(checkpoints) / name).get("history", []) for name in names}
+    return {name: read_config(Layout(checkpoints).model(name)).get("history", []) for name in names}
 
 
 def curve_frame(histories: dict[str, list[dict]], metric: str) -> pd.DataFrame:

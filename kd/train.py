@@ -86,7 +86,12 @@ class ResumeError(ValueError):
 
 
 class TrainingStopped(RuntimeError):
-    """`should_stop()` asked the trainer to stop before the last epoch."""
+    """`should_stop()` asked the trainer to stop before the last epoch. The module holds the
+    best epoch's weights so far (if an epoch ended) and `history` the epochs that did."""
+
+    def __init__(self, message: str, history: list[dict]):
+        super().__init__(message)
+        self.history = history
 
 
 class Trainer:
@@ -95,7 +100,8 @@ class Trainer:
     `evaluate()` is called after every epoch and returns metrics (it must include
     `val_accuracy`); the module's weights from the best epoch are restored at the end.
     `on_epoch(row)` callbacks see each row as it is made (live curves in the app), and
-    `should_stop()`, asked after every step, ends training early with `TrainingStopped`.
+    `should_stop()`, asked after every step, ends training early with `TrainingStopped`,
+    the best epoch so far restored.
 
     With a `state_path`, everything needed to continue (weights, optimizer, schedule,
     history, best weights so far and every random generator in play) is written there
@@ -156,7 +162,8 @@ class Trainer:
                 bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}", acc=f"{correct / max(seen_labelled, 1):.3f}", refresh=False)
                 if self.should_stop():
                     bar.close()
-                    raise TrainingStopped(f"stopped during epoch {epoch}")
+                    self._restore_best(run)
+                    raise TrainingStopped(f"stopped during epoch {epoch}", history)
             self.module.eval()
             row = {"epoch": epoch, **{k: v / seen for k, v in sums.items()}}
             row["loss"] = sum(v for k, v in row.items() if k.startswith("loss_"))
@@ -172,10 +179,13 @@ class Trainer:
             for callback in self.on_epoch:
                 callback(row)
         bar.close()
+        self._restore_best(run)
+        return history
+
+    def _restore_best(self, run: dict) -> None:
         if run["best_state"] is not None:
             self.module.load_state_dict(run["best_state"])
         self.module.eval()
-        return history
 
     # A resumable state is one safetensors file: tensors under prefixed names, the rest as JSON.
 

@@ -1,22 +1,24 @@
 """Transfer sets: unlabelled inputs the teacher labels for the student.
 
 A student can be distilled on inputs nobody labelled: the teacher's soft labels are the
-targets (Hinton, Vinyals & Dean, 2015, section 3, "a transfer set"). Two such sets cost
-nothing here, because the teacher's backbone features for them are cached:
+targets (Hinton, Vinyals & Dean, 2015, section 3, "a transfer set"). A student matches its
+teacher only where it has seen the teacher's function, so the transfer set reaches well
+beyond the emoji the student trains on (Beyer et al., 2022, "Knowledge distillation: A
+good teacher is patient and consistent", arXiv:2106.05237; Stanton et al., 2021, "Does
+Knowledge Distillation Really Work?", arXiv:2106.05945):
 
 - **words**: every whole word of the teacher's WordPiece vocabulary (about 21,700: "dog",
-  "pizza", "violin", ...), shown as a text without a picture. The teacher's text
-  encoder was pretrained on a billion sentences and knows what most words are; the
-  student has only read the ~1,300 emoji names of the training split. It learns the rest
-  from the teacher's answers.
-- **recombined pairs**: a training picture shown with another text (a word of the
-  vocabulary). The teacher answers every such pair; the student learns how the teacher
-  weighs a picture against a text (function matching, Beyer et al., 2022, "Knowledge
-  distillation: A good teacher is patient and consistent", arXiv:2106.05237).
+  "pizza", "violin", ...) and, per the recipe, the most common English words (`wordfreq`),
+  each shown as a text without a picture. The teacher's text encoder was pretrained on a
+  billion sentences and knows what most words are; the student has only read the ~1,300
+  emoji names of the training split. It learns the rest from the teacher's answers.
+- **pictures**: the training emoji, clip art that is not emoji (`kd.clipart`) and
+  augmented views of both (`kd.augment`), shown alone or with a word. The teacher answers
+  each; the student learns how the teacher sees pictures unlike emoji and how it weighs a
+  picture against a text (function matching).
 
-No label is used. The words come from the tokenizer, not from the dataset: the names of
-test emoji are never shown, though many of their words are English words the vocabulary
-holds, as it holds most others.
+No label is used. The words come from the tokenizer and from word-frequency lists, not
+from the dataset, and any text of a held-out emoji is left out.
 """
 
 from __future__ import annotations
@@ -40,6 +42,24 @@ def vocabulary_words(max_tokens: int = 32) -> list[str]:
     return [w for w, _ in sorted(vocab.items(), key=lambda kv: kv[1]) if len(w) > 1 and w.isascii() and w.isalpha()]
 
 
+def common_words(count: int) -> list[str]:
+    """The `count` most frequent English words of `wordfreq` that are alphabetic and
+    longer than one letter, most frequent first."""
+    if count <= 0:
+        return []
+    try:
+        from wordfreq import top_n_list
+    except ImportError as e:
+        raise ImportError("The common-words transfer set needs wordfreq: pip install -r requirements.txt") from e
+    return [w for w in top_n_list("en", count) if len(w) > 1 and w.isascii() and w.isalpha()]
+
+
+def transfer_words(common: int, max_tokens: int = 32) -> list[str]:
+    """The vocabulary's whole words, then `common` frequent English words not among them."""
+    words = vocabulary_words(max_tokens)
+    return list(dict.fromkeys(words + common_words(common)))
+
+
 @torch.no_grad()
 def word_features(teacher: Teacher, words: list[str], batch_size: int = 256) -> torch.Tensor:
     """The teacher's text-backbone features of each word, (W, Dt), cached on disk."""
@@ -60,62 +80,68 @@ class TransferSet:
     """Samples unlabelled transfer batches, each example one of:
 
     - a word alone (text only);
-    - a training picture with a word;
-    - an augmented, mixed view of training pictures alone (`kd.augment`), if views are given.
+    - a picture with a word;
+    - a picture alone.
 
-    Each batch carries the student's inputs and the teacher's cached features for exactly
-    the same inputs, so the teacher's soft labels are computed on what the student sees.
+    The pictures are canonical uint8 pictures, each with the teacher's cached image
+    features: the training emoji, and (per the recipe) clip art that is not emoji and
+    augmented views of both (`kd.augment`). Each batch carries the student's inputs and the
+    teacher's features for exactly the same inputs, so the teacher's soft labels are
+    computed on what the student sees.
     """
+
+    # Share of each kind of example: word alone, picture + word, picture alone.
+    SHARES = (1.0, 0.5, 0.75)
 
     def __init__(
         self,
         teacher: Teacher,
         student: Student,
-        pixels: torch.Tensor,  # (P, 3, s, s) the student's training pictures, preprocessed
+        pictures: torch.Tensor,  # (P, 3, S, S) uint8 canonical pictures
         teacher_image: torch.Tensor,  # (P, Di) the teacher's features of the same pictures
         exclude: set[str] = frozenset(),  # texts never to show: those of held-out examples
         words: list[str] | None = None,  # None: the vocabulary's words; []: no words at all
-        view_pixels: torch.Tensor | None = None,  # (V, s', s') student inputs of augmented views, flattened
-        view_teacher_image: torch.Tensor | None = None,  # (V, Di) the teacher's features of the same views
         seed: int = 0,
     ):
-        has_image = "image" in student.config.modalities
-        has_text = "text" in student.config.modalities
+        if len(pictures) != len(teacher_image):
+            raise ValueError(f"{len(pictures)} pictures but {len(teacher_image)} rows of teacher features")
+        self.student = student
+        has_image = "image" in student.modalities
+        has_text = "text" in student.modalities
         words = vocabulary_words(student.config.max_tokens) if words is None else words
         words = [w for w in words if w not in exclude] if has_text else []
         self.token_ids = student.preprocess(None, words)["token_ids"] if words else None  # (W, L)
         self.teacher_text = word_features(teacher, words) if words else torch.zeros(1, teacher.text_backbone.out_dim)
-        self.pixels, self.teacher_image = pixels, teacher_image
-        self.view_pixels, self.view_teacher_image = view_pixels, view_teacher_image
-        # Share of each kind of example: word alone, picture + word, augmented view alone.
-        shares = [1.0 if words else 0.0, 0.5 if words and has_image else 0.0, 0.5 if has_image and view_pixels is not None else 0.0]
+        if not has_image:
+            pictures, teacher_image = pictures[:0], teacher_image[:0]
+        self.pictures, self.teacher_image = pictures, teacher_image
+        has_pictures = len(pictures) > 0
+        word, pair, alone = self.SHARES
+        shares = [word if words else 0.0, pair if words and has_pictures else 0.0, alone if has_pictures else 0.0]
         if not any(shares):
-            raise ValueError("nothing to transfer to this student: no words it can read and no augmented views")
+            raise ValueError("nothing to transfer to this student: no words it can read and no pictures it can see")
         self.shares = torch.tensor(shares)
         self.generator = torch.Generator().manual_seed(seed + 2)
         self.size = max(len(words), 1)
 
     def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
         g = self.generator
-        kind = torch.multinomial(self.shares, batch_size, replacement=True, generator=g)  # 0 word, 1 pair, 2 view
+        kind = torch.multinomial(self.shares, batch_size, replacement=True, generator=g)  # 0 word, 1 pair, 2 picture
         word = torch.randint(0, self.size, (batch_size,), generator=g)
-        picture = torch.randint(0, len(self.pixels), (batch_size,), generator=g)
-        pixels, teacher_image = self.pixels[picture], self.teacher_image[picture]
-        if self.view_pixels is not None:
-            view = torch.randint(0, len(self.view_pixels), (batch_size,), generator=g)
-            is_view = kind == 2
-            pixels = torch.where(is_view[:, None, None, None], self.view_pixels[view], pixels)
-            teacher_image = torch.where(is_view[:, None], self.view_teacher_image[view], teacher_image)
+        picture = torch.randint(0, max(len(self.pictures), 1), (batch_size,), generator=g)
         has_image, has_text = kind > 0, kind < 2
         batch = {
-            "pixels": pixels,
             "has_text": has_text,
             "has_image": has_image,
-            "teacher_image": teacher_image * has_image[:, None],
             "teacher_text": self.teacher_text[word] * has_text[:, None],
             "teacher_has_image": has_image,
             "teacher_has_text": has_text,
         }
+        if len(self.pictures):
+            batch["pixels"] = self.student.preprocess(self.pictures[picture], None)["pixels"]
+            batch["teacher_image"] = self.teacher_image[picture] * has_image[:, None]
+        else:
+            batch["teacher_image"] = torch.zeros(batch_size, self.teacher_image.shape[1])
         if self.token_ids is not None:
             batch["token_ids"] = self.token_ids[word]
         return batch

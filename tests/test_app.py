@@ -19,6 +19,7 @@ from demo_helpers import (
     CHECKPOINTS, EXAMPLE_PICTURE, assert_same_answer, awkward_pictures, broken_pictures, launched_app, shared_predictor, write,
 )
 from kd import live
+from kd.layout import TEACHER_OUTPUTS_FILE
 from kd.examples import load_examples
 
 pytestmark = [
@@ -144,7 +145,7 @@ def test_16_concurrent_clients_are_all_answered_correctly(url):
 @pytest.fixture
 def recorded(lab):
     if not lab.recorded:
-        pytest.skip(f"no {live.OUTPUTS_FILE} in {CHECKPOINTS}: the live tab is off (python -m kd reproduce writes it)")
+        pytest.skip(f"no {TEACHER_OUTPUTS_FILE} in {CHECKPOINTS}: the live tab is off (python -m kd reproduce writes it)")
 
 
 def train(client, alpha=0.9, epochs=1, label_percent=10, temperature=4.0, student_init="random"):

@@ -13,7 +13,8 @@ import pytest
 from conftest import ROOT
 from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixture)
 from demo_helpers import CHECKPOINTS, launched_app, shared_predictor
-from kd import live
+from kd import live, live_page
+from kd.layout import TEACHER_OUTPUTS_FILE
 from kd.examples import first_disagreement, load_examples
 from kd.results import load_metrics
 
@@ -139,8 +140,8 @@ def test_the_results_tab_draws_the_test_table_and_the_training_curves(browser_pa
 
 def start_training(page, epochs: int) -> None:
     """On the "Distill it yourself" tab, `epochs` epochs and the other settings as they are: Train."""
-    if not (CHECKPOINTS / live.OUTPUTS_FILE).is_file():
-        pytest.skip(f"no {live.OUTPUTS_FILE} in {CHECKPOINTS}: the live tab is off")
+    if not (CHECKPOINTS / TEACHER_OUTPUTS_FILE).is_file():
+        pytest.skip(f"no {TEACHER_OUTPUTS_FILE} in {CHECKPOINTS}: the live tab is off")
     page.get_by_role("tab", name="Distill it yourself").click()
     box = page.locator("#live-epochs input[type=number]")
     box.fill(str(epochs))
@@ -156,8 +157,8 @@ def test_a_visitor_distills_a_student_of_their_own_and_it_answers_on_the_demo_ta
     # Each epoch's numbers show as it ends, then the summary; the curves have every epoch.
     expect(page.locator("#live-status")).to_contain_text("Epoch 1 of 2", timeout=90_000)
     expect(page.locator("#live-status")).to_contain_text("Your student trained 2 epochs", timeout=90_000)
-    expect(page.locator("#live-accuracy g.mark-line path")).to_have_count(len(live.CURVE_LABELS), timeout=WAIT_MS)
-    expect(page.locator("#live-loss g.mark-line path")).to_have_count(len(live.LOSS_TERMS), timeout=WAIT_MS)
+    expect(page.locator("#live-accuracy g.mark-line path")).to_have_count(len(live_page.CURVE_LABELS), timeout=WAIT_MS)
+    expect(page.locator("#live-loss g.mark-line path")).to_have_count(len(live_page.LOSS_TERMS), timeout=WAIT_MS)
     row = page.locator("#live-comparison").get_by_role("row", name=re.compile("^your student"))
     expect(row).to_contain_text("distilled at T = 4, alpha = 0.9, 10% of labels, 2 epochs")
     summary = page.inner_text("#live-status")

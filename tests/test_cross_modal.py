@@ -13,7 +13,7 @@ from kd import demo as page
 from kd import results
 from kd.checkpoint import read_config, save_checkpoint
 from kd.images import canonical_image, open_image
-from kd.infer import LoadedModel, Prediction, Predictor, reads
+from kd.infer import LoadedModel, Prediction, Predictor
 from kd.models import create_model
 
 
@@ -74,7 +74,7 @@ def test_more_students_answer_a_request_already_answered(others):
 
 
 def test_the_demo_table_says_what_each_other_student_answered(others):
-    readers = {name: reads(model) for name, model in others.items()} | {"your student": ("image", "text")}
+    readers = {name: model.modalities for name, model in others.items()} | {"your student": ("image", "text")}
     answer = shared_predictor().predict(None, "boar", temperature=2.0, others=others)
     table = page.others_markdown(answer, readers)
     lines = table.splitlines()
@@ -136,7 +136,11 @@ def test_the_results_table_shows_each_model_on_the_modalities_it_reads():
          "labels only, 100% of labels"),
         ({"kind": "student", "distill": {"alpha": 0.9, "temperature": 4.0, "transfer": True, "student_init": "teacher"},
           "train": {"label_fraction": 0.25}, "history": [{}] * 3},
-         "distilled at T = 4, alpha = 0.9, transfer set, teacher's word embeddings to start, 25% of labels, 3 epochs"),
+         "distilled at T = 4, alpha = 0.9, transfer set of words, teacher's word embeddings to start, 25% of labels, 3 epochs"),
+        ({"kind": "student", "distill": {"alpha": 0.9, "temperature": 4.0, "transfer": True, "pictures": True, "views": 1,
+                                         "student_init": "distilled"}, "train": {"label_fraction": 1.0}},
+         "distilled at T = 4, alpha = 0.9, transfer set of words, clip art, augmented views, "
+         "word vectors distilled from the teacher to start, 100% of labels"),
         ({"kind": "student", "model_args": {"modalities": ["image"]}, "distill": {"alpha": 0.9, "temperature": 4.0},
           "train": {"label_fraction": 1.0}},
          "distilled at T = 4, alpha = 0.9, picture only, 100% of labels"),

@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 
 from kd.experiments import SEEDS, headline, run_one, study, summarize, tables_markdown
-from kd.pipeline import DISTILL
+from kd.config import DISTILL
 
 
 def fake_rows(accuracy_of) -> list[dict]:

@@ -12,13 +12,16 @@ import torch
 
 from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixture: the app trains on one thread)
 from demo_helpers import CHECKPOINTS, assert_clear_message
-from kd import live
+from kd import live, live_page, record
+from kd.checkpoint import weights_sha256
+from kd.layout import TEACHER_OUTPUTS_FILE
 from kd.checkpoint import read_config
 from kd.config import DataConfig, from_dict
 from kd.distill import Distiller
 from kd.evaluate import accuracy, dataset_logits
 from kd.features import teacher_features
-from kd.live import LiveData, LiveError, LiveLab, LiveRun, LiveSettings, RecordedTeacher, SettingsError, TeacherOutputs
+from kd.live import LiveData, LiveError, LiveLab, LiveRun, LiveSettings, SettingsError
+from kd.record import RecordedTeacher, RecordError, TeacherOutputs
 from kd.models import Features, Student, create_model
 from kd.pipeline import labelled_mask, student_inputs
 from kd.results import load_metrics
@@ -37,14 +40,14 @@ def tiny_dataset(emoji_dataset):
 @pytest.fixture(scope="module")
 def recorded(teacher, tiny_dataset, tmp_path_factory):
     """The (untrained-head) teacher's record of the tiny dataset, saved and loaded back."""
-    path = live.save_teacher_outputs(teacher, tiny_dataset, tmp_path_factory.mktemp("record") / live.OUTPUTS_FILE)
-    return path, live.load_teacher_outputs(path, tiny_dataset, live.weights_sha256(teacher))
+    path = record.save_teacher_outputs(teacher, tiny_dataset, tmp_path_factory.mktemp("record") / TEACHER_OUTPUTS_FILE)
+    return path, record.load_teacher_outputs(path, tiny_dataset, weights_sha256(teacher))
 
 
 @pytest.fixture(scope="module")
 def small_data(small_dataset):
     """~160 examples with made-up teacher answers: enough to train a student in a second an epoch."""
-    shape = (len(small_dataset), len(live.VIEWS), small_dataset.num_classes)
+    shape = (len(small_dataset), len(record.VIEWS), small_dataset.num_classes)
     logits = torch.randn(shape, generator=torch.Generator().manual_seed(0))
     outputs = TeacherOutputs(logits, small_dataset.classes, small_dataset.fingerprint(), "made-up")
     return LiveData.of(small_dataset, outputs)
@@ -64,7 +67,7 @@ def stop_after(calls: int):
 
 def test_the_record_holds_the_teachers_logits_on_every_example_for_every_view(teacher, tiny_dataset, recorded):
     _, outputs = recorded
-    assert outputs.logits.shape == (len(tiny_dataset), len(live.VIEWS), tiny_dataset.num_classes)
+    assert outputs.logits.shape == (len(tiny_dataset), len(record.VIEWS), tiny_dataset.num_classes)
     assert outputs.dataset_fingerprint == tiny_dataset.fingerprint() and outputs.classes == tiny_dataset.classes
     for view, modalities in (("image+text", ("image", "text")), ("image", ("image",)), ("text", ("text",)), ("none", ())):
         assert torch.allclose(outputs.view(view), dataset_logits(teacher, tiny_dataset, modalities), atol=1e-5), view
@@ -107,7 +110,7 @@ def test_the_teacher_is_named_by_the_hash_its_checkpoint_records(teacher, tmp_pa
     from kd.checkpoint import save_checkpoint
 
     save_checkpoint(tmp_path / "teacher", teacher, "teacher", classes=["a"], data={})
-    assert live.weights_sha256(teacher) == read_config(tmp_path / "teacher")["weights_sha256"]
+    assert weights_sha256(teacher) == read_config(tmp_path / "teacher")["weights_sha256"]
 
 
 def corrupt(path, tmp_path, how):
@@ -126,19 +129,19 @@ def corrupt(path, tmp_path, how):
 @pytest.mark.parametrize("how", ["missing", "truncated", "not safetensors", "other format"])
 def test_a_missing_or_broken_record_is_refused_with_what_to_do(recorded, tmp_path, how):
     path = tmp_path / "nothing-here.safetensors" if how == "missing" else corrupt(recorded[0], tmp_path, how)
-    with pytest.raises(LiveError, match="python -m kd reproduce") as refused:
-        live.load_teacher_outputs(path)
+    with pytest.raises(RecordError, match="python -m kd reproduce") as refused:
+        record.load_teacher_outputs(path)
     assert_clear_message(str(refused.value))
 
 
 def test_a_record_of_other_data_or_another_teacher_is_refused(recorded, tiny_dataset, small_dataset):
     path, _ = recorded
-    with pytest.raises(LiveError, match=f"recorded on dataset {tiny_dataset.fingerprint()}, but the data built here is "
+    with pytest.raises(RecordError, match=f"recorded on dataset {tiny_dataset.fingerprint()}, but the data built here is "
                                         f"{small_dataset.fingerprint()}") as refused:
-        live.load_teacher_outputs(path, small_dataset)
+        record.load_teacher_outputs(path, small_dataset)
     assert_clear_message(str(refused.value))
-    with pytest.raises(LiveError, match="another teacher"):
-        live.load_teacher_outputs(path, tiny_dataset, teacher_sha256="0" * 64)
+    with pytest.raises(RecordError, match="another teacher"):
+        record.load_teacher_outputs(path, tiny_dataset, teacher_sha256="0" * 64)
 
 
 # ------------------------------------------------------------------------------ settings
@@ -226,13 +229,13 @@ def test_a_stopped_run_keeps_its_best_epoch(small_data):
     result = live.train_student(small_data, LiveSettings(label_fraction=0.5, epochs=5), should_stop=stop_after(steps + 1))
     assert result.stopped == "Stopped, as you asked." and len(result.history) == 1
     assert result.student is not None and "accuracy" in result.test
-    assert live.result_summary(result).startswith("Stopped, as you asked. Your student trained 1 epoch in")
+    assert live_page.result_summary(result).startswith("Stopped, as you asked. Your student trained 1 epoch in")
 
 
 def test_a_run_stopped_before_its_first_epoch_ended_has_no_student(small_data):
     result = live.train_student(small_data, FAST, should_stop=lambda: True)
     assert result.student is None and result.history == [] and result.test == {}
-    assert "No epoch ended" in live.result_summary(result)
+    assert "No epoch ended" in live_page.result_summary(result)
 
 
 def test_the_time_limit_stops_a_run(small_data):
@@ -314,9 +317,9 @@ def test_the_lab_stops_one_sessions_run_and_no_other(small_data, tmp_path):
 
 
 def test_a_lab_without_the_record_says_what_to_do(tmp_path):
-    lab = LiveLab(tmp_path / live.OUTPUTS_FILE)
+    lab = LiveLab(tmp_path / TEACHER_OUTPUTS_FILE)
     assert not lab.recorded and not lab.prepared
-    with pytest.raises(LiveError, match="No recorded teacher outputs at .* python -m kd reproduce"):
+    with pytest.raises(RecordError, match="No recorded teacher outputs at .* python -m kd reproduce"):
         lab.data()
 
 
@@ -329,23 +332,23 @@ HISTORY = [
 
 
 def test_the_curves_hold_every_epochs_numbers():
-    loss = live.loss_frame(HISTORY)
+    loss = live_page.loss_frame(HISTORY)
     assert loss.values.tolist() == [
         [1, 3.0, "KD (teacher)"], [1, 0.5, "CE (labels)"], [1, 3.5, "total"],
         [2, 2.0, "KD (teacher)"], [2, 0.25, "CE (labels)"], [2, 2.25, "total"],
     ]
-    accuracy_rows = live.accuracy_frame(HISTORY)
-    assert len(accuracy_rows) == 6 and set(accuracy_rows["curve"]) == set(live.CURVE_LABELS.values())
+    accuracy_rows = live_page.accuracy_frame(HISTORY)
+    assert len(accuracy_rows) == 6 and set(accuracy_rows["curve"]) == set(live_page.CURVE_LABELS.values())
     assert accuracy_rows[accuracy_rows["curve"] == "val accuracy"]["value"].tolist() == [0.5, 0.7]
-    assert live.loss_frame([]).empty and live.accuracy_frame([]).empty
+    assert live_page.loss_frame([]).empty and live_page.accuracy_frame([]).empty
 
 
 def test_the_status_lines_give_the_numbers_of_the_run():
-    line = live.epoch_line(HISTORY[1], LiveSettings(epochs=4), 12.3)
+    line = live_page.epoch_line(HISTORY[1], LiveSettings(epochs=4), 12.3)
     assert line == "Epoch 2 of 4 (12 s): training loss 2.250, validation accuracy 0.700, agreement with the teacher 0.800."
     result = live.LiveResult(object(), LiveSettings(epochs=4), HISTORY, {"accuracy": 0.8125, "agreement": 0.875}, 21.6, 40,
                              stopped="Stopped after epoch 2 of 4: the next one would have ended past the 60 s limit.")
-    summary = live.result_summary(result)
+    summary = live_page.result_summary(result)
     assert summary.startswith("Stopped after epoch 2 of 4")
     settings = "T = 4, alpha = 0.9, 10% of the labels, random start"
     assert f"Your student trained 2 epochs in 22 s ({settings}, 40 labelled examples)." in summary
@@ -354,13 +357,13 @@ def test_the_status_lines_give_the_numbers_of_the_run():
 
 def test_the_comparison_lists_the_shipped_models_then_the_visitors_student():
     metrics = load_metrics(CHECKPOINTS / "metrics.json")
-    frame = live.comparison_frame(metrics, CHECKPOINTS)
+    frame = live_page.comparison_frame(metrics, CHECKPOINTS)
     assert list(frame["model"]) == list(metrics["models"])
     assert frame.set_index("model").loc["student", "test accuracy"] == f"{metrics['models']['student']['accuracy']:.3f}"
     assert "labels only" in frame.set_index("model").loc["student_scratch", "how it learned"]
     test = {"accuracy": 0.5, "agreement": 0.625, "kl_to_teacher": 1.25}
-    result = live.LiveResult(object(), LiveSettings(alpha=0.5, label_fraction=0.05, epochs=2), HISTORY, test, 1.0, 10)
-    mine = live.comparison_frame(metrics, CHECKPOINTS, result).iloc[-1]
+    result = live.LiveResult(create_model("student", num_classes=9), LiveSettings(alpha=0.5, label_fraction=0.05, epochs=2), HISTORY, test, 1.0, 10)
+    mine = live_page.comparison_frame(metrics, CHECKPOINTS, result).iloc[-1]
     assert mine.tolist() == ["your student", "0.500", "0.625", "1.250", "distilled at T = 4, alpha = 0.5, 5% of labels, 2 epochs"]
 
 
@@ -370,9 +373,9 @@ def test_the_comparison_lists_the_shipped_models_then_the_visitors_student():
 @pytest.fixture(scope="module")
 def shipped_lab():
     config = read_config(CHECKPOINTS / "teacher")
-    lab = LiveLab(CHECKPOINTS / live.OUTPUTS_FILE, from_dict(DataConfig, config["data"]), teacher_sha256=config["weights_sha256"])
+    lab = LiveLab(CHECKPOINTS / TEACHER_OUTPUTS_FILE, from_dict(DataConfig, config["data"]), teacher_sha256=config["weights_sha256"])
     if not lab.recorded:
-        pytest.skip(f"no {live.OUTPUTS_FILE} in {CHECKPOINTS} (python -m kd reproduce writes it)")
+        pytest.skip(f"no {TEACHER_OUTPUTS_FILE} in {CHECKPOINTS} (python -m kd reproduce writes it)")
     return lab
 
 

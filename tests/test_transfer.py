@@ -1,13 +1,14 @@
-"""Transfer sets: unlabelled words and recombined pairs the teacher labels for the student."""
+"""Transfer sets: unlabelled words and pictures the teacher labels for the student."""
 
 import pytest
 import torch
 
-from kd.compress import compressed_token_embeddings, init_from_teacher
+from kd.augment import background_mask, photo_views
+from kd.compress import compressed_token_embeddings, init_from_teacher, token_outputs
 from kd.config import DistillConfig
 from kd.distill import Distiller
 from kd.models import create_model
-from kd.transfer import TransferSet, vocabulary_words, word_features
+from kd.transfer import TransferSet, common_words, transfer_words, vocabulary_words, word_features
 
 
 @pytest.fixture(scope="module")
@@ -41,22 +42,26 @@ def rows_of(samples, table):
     return [int(torch.nonzero((table == x).flatten(1).all(1))[0]) for x in samples]
 
 
+def pictures(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 3, 72, 72), dtype=torch.uint8, generator=g), torch.randn(n, 1280, generator=g)
+
+
 def test_transfer_batches_pair_the_same_inputs_for_teacher_and_student(teacher):
     student = create_model("student")
-    pixels, teacher_image = torch.randn(10, 3, 32, 32), torch.randn(10, 1280)
-    view_pixels, view_image = torch.randn(6, 3, 32, 32), torch.randn(6, 1280)
-    transfer = TransferSet(teacher, student, pixels, teacher_image, words=["dog", "pizza", "violin"],
-                           view_pixels=view_pixels, view_teacher_image=view_image)
+    images, teacher_image = pictures(10)
+    transfer = TransferSet(teacher, student, images, teacher_image, words=["dog", "pizza", "violin"])
     b = transfer.sample(256)
     word_only = ~b["has_image"]
     pair = b["has_image"] & b["has_text"]
-    view = b["has_image"] & ~b["has_text"]
-    assert word_only.any() and pair.any() and view.any()
+    alone = b["has_image"] & ~b["has_text"]
+    assert word_only.any() and pair.any() and alone.any()
     assert torch.equal(b["teacher_has_image"], b["has_image"]) and torch.equal(b["teacher_has_text"], b["has_text"])
-    assert (b["teacher_image"][word_only] == 0).all() and (b["teacher_text"][view] == 0).all()
-    # Each picture's teacher features are those of that very picture, or of that very view.
-    assert torch.equal(b["teacher_image"][pair], teacher_image[rows_of(b["pixels"][pair], pixels)])
-    assert torch.equal(b["teacher_image"][view], view_image[rows_of(b["pixels"][view], view_pixels)])
+    assert (b["teacher_image"][word_only] == 0).all() and (b["teacher_text"][alone] == 0).all()
+    # Each picture's teacher features are those of that very picture, shown to the student as it preprocesses it.
+    preprocessed = student.preprocess(images, None)["pixels"]
+    shown = b["has_image"]
+    assert torch.equal(b["teacher_image"][shown], teacher_image[rows_of(b["pixels"][shown], preprocessed)])
     # ... and each word's teacher features are that word's.
     words = word_features(teacher, ["dog", "pizza", "violin"])
     assert torch.equal(b["teacher_text"][word_only], words[rows_of(b["token_ids"][word_only], transfer.token_ids)])
@@ -64,29 +69,34 @@ def test_transfer_batches_pair_the_same_inputs_for_teacher_and_student(teacher):
 
 def test_held_out_texts_are_never_shown(teacher):
     student = create_model("student")
-    transfer = TransferSet(teacher, student, torch.randn(2, 3, 32, 32), torch.randn(2, 1280),
-                           exclude={"dog"}, words=["dog", "pizza"])
+    transfer = TransferSet(teacher, student, *pictures(2), exclude={"dog"}, words=["dog", "pizza"])
     assert transfer.size == 1
     assert torch.equal(transfer.token_ids, student.preprocess(None, ["pizza"])["token_ids"])
 
 
-def test_an_image_only_student_transfers_on_views_alone(teacher):
+def test_an_image_only_student_transfers_on_pictures_alone(teacher):
     student = create_model("student_image")
     with pytest.raises(ValueError, match="nothing to transfer"):
-        TransferSet(teacher, student, torch.randn(2, 3, 32, 32), torch.randn(2, 1280))
-    transfer = TransferSet(teacher, student, torch.randn(2, 3, 32, 32), torch.randn(2, 1280),
-                           view_pixels=torch.randn(3, 3, 32, 32), view_teacher_image=torch.randn(3, 1280))
+        TransferSet(teacher, student, *pictures(0))
+    transfer = TransferSet(teacher, student, *pictures(3))
     b = transfer.sample(16)
     assert b["has_image"].all() and not b["has_text"].any() and "token_ids" not in b
 
 
+def test_a_text_only_student_is_never_shown_pictures(teacher):
+    transfer = TransferSet(teacher, create_model("student_text"), *pictures(3), words=["dog", "cat"])
+    b = transfer.sample(32)
+    assert not b["has_image"].any() and "pixels" not in b
+
+
 def test_distiller_adds_a_transfer_loss_only_with_a_teacher(teacher):
     student = create_model("student")
-    transfer = TransferSet(teacher, student, torch.randn(4, 3, 32, 32), torch.randn(4, 1280), words=["dog", "cat"])
+    transfer = TransferSet(teacher, student, *pictures(4), words=["dog", "cat"])
     with pytest.raises(ValueError, match="needs alpha > 0"):
         Distiller(teacher, student, DistillConfig(alpha=0.0), transfer=transfer)
+    size = student.config.image_size
     batch = {
-        "pixels": torch.randn(4, 3, 32, 32), "token_ids": torch.ones(4, 2, dtype=torch.long), "has_text": torch.ones(4, dtype=torch.bool),
+        "pixels": torch.randn(4, 3, size, size), "token_ids": torch.ones(4, 2, dtype=torch.long), "has_text": torch.ones(4, dtype=torch.bool),
         "labels": torch.zeros(4, dtype=torch.long), "teacher_image": torch.randn(4, 1280), "teacher_text": torch.randn(4, 384),
         "teacher_has_image": torch.ones(4, dtype=torch.bool), "teacher_has_text": torch.ones(4, dtype=torch.bool),
     }
@@ -94,22 +104,50 @@ def test_distiller_adds_a_transfer_loss_only_with_a_teacher(teacher):
     assert set(losses) == {"loss_ce", "loss_kd", "loss_kd_transfer"} and losses["loss_kd_transfer"] > 0
 
 
-def test_compressed_init_keeps_related_words_close(teacher):
+def test_common_words_reach_beyond_the_vocabulary(words):
+    common = common_words(2000)
+    assert 1500 < len(common) <= 2000 and common[0] == "the"
+    assert all(w.isalpha() and w.isascii() and len(w) > 1 for w in common)
+    everything = transfer_words(2000)
+    assert everything[: len(words)] == words and len(everything) == len(set(everything))
+    assert common_words(0) == []
+
+
+@pytest.mark.parametrize("method", ["teacher", "distilled"])
+def test_compressed_init_keeps_related_words_close(teacher, method):
     student = create_model("student")
-    init_from_teacher(student, teacher)
+    init_from_teacher(student, teacher, method)
     table = student.text_encoder.embedding.weight
     assert table.shape == (30522, student.config.text_dim) and (table[0] == 0).all()
     vocab = student.tokenizer.get_vocab()
-    e = torch.nn.functional.normalize(table[[vocab["dog"], vocab["cat"], vocab["tuesday"]]], dim=1)
+    e = torch.nn.functional.normalize(table[[vocab["dog"], vocab["puppy"], vocab["tuesday"]]], dim=1)
     assert e[0] @ e[1] > e[0] @ e[2]
-    assert compressed_token_embeddings(teacher, 8).shape == (30522, 8)
+    assert compressed_token_embeddings(teacher, 8, method).shape == (30522, 8)
 
 
-def test_mixed_views_are_deterministic_and_differ_from_the_pictures(small_dataset):
-    from kd.augment import mixed_views
+def test_distilled_token_vectors_are_the_teachers_outputs_for_the_token_alone(teacher):
+    table = token_outputs(teacher)
+    vocab = teacher.text_backbone.tokenizer.get_vocab()
+    with torch.no_grad():
+        want = teacher.text_backbone(**teacher.text_backbone.tokenize(["violin"]))[0]
+    assert torch.allclose(table[vocab["violin"]], want, atol=1e-5)
 
+
+def test_views_are_deterministic_and_put_the_subject_on_new_backgrounds(small_dataset):
     images = small_dataset.images[:6]
-    a, b = mixed_views(images, 2, seed=0), mixed_views(images, 2, seed=0)
+    a, b = photo_views(images, 2, seed=0), photo_views(images, 2, seed=0)
     assert a.shape == (2, 6, 3, 72, 72) and a.dtype == torch.uint8 and torch.equal(a, b)
     assert not torch.equal(a[0], images) and not torch.equal(a[0], a[1])
-    assert not torch.equal(mixed_views(images, 1, seed=1)[0], a[0])
+    assert not torch.equal(photo_views(images, 1, seed=1)[0], a[0])
+    # The white around an emoji is background; the views replace much of it.
+    mask = background_mask(images)
+    assert 0.2 < mask.float().mean() < 0.9
+    assert (a == 255).all(dim=2).float().mean() < (images == 255).all(dim=1).float().mean()
+
+
+def test_white_inside_a_drawing_is_not_background():
+    picture = torch.full((1, 3, 9, 9), 255, dtype=torch.uint8)
+    picture[..., 2:7, 2:7] = 0  # a black square
+    picture[..., 4, 4] = 255  # with a white dot inside
+    mask = background_mask(picture)[0, 0]
+    assert mask[0, 0] and not mask[4, 4] and not mask[3, 3]

@@ -1,0 +1,200 @@
+"""Clip art that is not emoji: pictures to teach the student beyond emoji, and a check set.
+
+Debian's `openclipart-png` holds about 8,100 public-domain clip-art PNGs in a folder tree
+by topic (animals/mammals, food/fruit, transportation/vehicles, ...). A student distilled
+on emoji alone has never seen anything else, and on other pictures it stops following its
+teacher. This module splits that tree in two, by folder, so no picture is in both:
+
+- **the check set** (`CHECK_FOLDERS`): whole folders held out, each mapped by eye to the
+  emoji category of what it shows. Never used in training: it measures how well the
+  student follows its teacher (and how often either is right) on pictures unlike those it
+  learned from ("out of domain").
+- **the transfer pictures**: every other folder, at most `PER_FOLDER` pictures each (the
+  tree is lopsided: 1,378 stars, 2,158 computer icons), unlabelled. The teacher's answers
+  on them are the student's targets (`kd.transfer`).
+
+Each picture's text is the words of its file name that the teacher's vocabulary holds,
+less the tokens that recur across many topics (mostly authors' names: "architetto",
+"nicu", "ganson"); it may be empty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from kd import cache
+from kd.images import ImageError, load_canonical
+
+ROOTS = ("/usr/share/openclipart/png",)
+PACKAGE = "openclipart-png"
+LICENSE = "public domain (CC0), Open Clip Art Library; Debian package openclipart-png"
+# Held out for the out-of-domain check, with the emoji category of what each folder shows
+# (subfolders included). Looked at by eye: most pictures fit; a few do not (a portrait in
+# smilies, a traffic-light figure among the European flags), as in any real check set.
+CHECK_FOLDERS = {
+    "animals/mammals": "Animals & Nature",
+    "animals/birds": "Animals & Nature",
+    "animals/bugs": "Animals & Nature",
+    "plants/flowers": "Animals & Nature",
+    "food/fruit": "Food & Drink",
+    "food/desserts": "Food & Drink",
+    "food/beverages": "Food & Drink",
+    "transportation/vehicles": "Travel & Places",
+    "buildings/homes": "Travel & Places",
+    "recreation/sports": "Activities",
+    "people/smilies": "Smileys & Emotion",
+    "people/stickmen": "People & Body",
+    "office/telephone": "Objects",
+    "signs_and_symbols/flags/europe": "Flags",
+    "signs_and_symbols/flags/asia": "Flags",
+}
+# At most this many transfer pictures from one folder, picked by a hash of the file name.
+PER_FOLDER = 60
+# A file-name token found in this many top-level topics or more is an author or filler.
+COMMON_TOKEN_TOPICS = 4
+# Bump when the selection, the texts or the pictures change.
+CLIPART_VERSION = 1
+
+
+class ClipartMissing(FileNotFoundError):
+    """The clip art is not installed; the message says how to install it."""
+
+
+def root() -> Path:
+    for candidate in ROOTS:
+        if Path(candidate).is_dir():
+            return Path(candidate)
+    raise ClipartMissing(
+        f"The clip art is not installed (looked in {', '.join(ROOTS)}). "
+        f"Install it with: apt-get install {PACKAGE}"
+    )
+
+
+def available() -> bool:
+    return any(Path(p).is_dir() for p in ROOTS)
+
+
+def version() -> str:
+    """The installed package's version, from dpkg's status file (or 'unknown')."""
+    status = Path("/var/lib/dpkg/status")
+    if status.is_file():
+        match = re.search(rf"Package: {PACKAGE}\n(?:.+\n)*?Version: (\S+)", status.read_text(encoding="utf-8", errors="replace"))
+        if match:
+            return match.group(1)
+    return "unknown"
+
+
+def check_folder(relative: Path) -> str | None:
+    """The check-set folder `relative` (a folder under the root) belongs to, if any."""
+    text = relative.as_posix()
+    return next((f for f in CHECK_FOLDERS if text == f or text.startswith(f + "/")), None)
+
+
+def _files(base: Path) -> list[Path]:
+    return sorted(p for p in base.rglob("*.png") if p.is_file())
+
+
+def _tokens(path: Path) -> list[str]:
+    return [t for t in re.split(r"[^a-z]+", path.stem.lower()) if len(t) > 2]
+
+
+def file_texts(files: list[Path], base: Path, vocabulary: set[str]) -> list[str]:
+    """Each file's text: its name's vocabulary words, less tokens common across topics."""
+    topics = defaultdict(set)
+    for p in files:
+        for t in _tokens(p):
+            topics[t].add(p.relative_to(base).parts[0])
+    common = {t for t, seen in topics.items() if len(seen) >= COMMON_TOKEN_TOPICS}
+    texts = []
+    for p in files:
+        words = [t for t in _tokens(p) if t in vocabulary and t not in common]
+        texts.append(" ".join(dict.fromkeys(words)))  # in order, each word once
+    return texts
+
+
+def _pick(path: Path) -> float:
+    return int.from_bytes(hashlib.sha256(path.name.encode()).digest()[:8], "big") / 2**64
+
+
+@dataclass
+class Clipart:
+    """Pictures (canonical uint8) with their texts; for the check set, their labels too."""
+
+    images: torch.Tensor  # (N, 3, S, S) uint8
+    texts: list[str]
+    folders: list[str]  # each picture's folder, relative to the root
+    labels: list[str]  # the folder's emoji category (check set), or "" (transfer pictures)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def check_dataset(classes: list[str], image_size: int = 72, progress: bool = True):
+    """The check set as a `MultimodalDataset` (every example in the "test" split) labelled
+    with `classes`, the emoji categories; `ValueError` if a folder's category is not one."""
+    from kd.data import MultimodalDataset
+
+    check = load("check", image_size, progress)
+    missing = sorted(set(check.labels) - set(classes))
+    if missing:
+        raise ValueError(f"the out-of-domain check is labelled with emoji categories; these are not classes here: {missing}")
+    return MultimodalDataset(
+        images=check.images,
+        texts=check.texts,
+        labels=torch.tensor([classes.index(label) for label in check.labels]),
+        classes=list(classes),
+        groups=check.folders,
+        styles=["openclipart"] * len(check),
+        splits=["test"] * len(check),
+        name="openclipart-check",
+        sources=[{"name": "Open Clip Art Library", "provides": "held-out clip-art folders", "package": PACKAGE,
+                  "version": version(), "license": LICENSE, "attribution": "", "url": ""}],
+    )
+
+
+def load(part: str, image_size: int = 72, progress: bool = True) -> Clipart:
+    """`part` = "check" (the held-out folders, labelled) or "transfer" (the rest, capped per
+    folder, unlabelled), cached on disk after the first build (~1 minute)."""
+    if part not in ("check", "transfer"):
+        raise ValueError(f"part must be 'check' or 'transfer', not {part!r}")
+    base = root()
+    files = _files(base)
+    key = cache.cache_key("clipart", CLIPART_VERSION, part, image_size, version(), len(files), CHECK_FOLDERS, PER_FOLDER)
+    path = cache.cached_tensors("datasets", key)
+    if (hit := cache.load_tensors(path)) is not None:
+        tensors, meta = hit
+        return Clipart(tensors["images"], meta["texts"], meta["folders"], meta["labels"])
+
+    from kd.transfer import vocabulary_words  # the teacher's tokenizer, loaded only on a build
+
+    texts = dict(zip(files, file_texts(files, base, set(vocabulary_words()))))
+    chosen: list[Path] = []
+    by_folder = defaultdict(list)
+    for p in files:
+        by_folder[p.parent.relative_to(base)].append(p)
+    for folder, members in sorted(by_folder.items()):
+        held_out = check_folder(folder)
+        if part == "check" and held_out:
+            chosen += members
+        elif part == "transfer" and not held_out:
+            chosen += sorted(members, key=_pick)[:PER_FOLDER]
+    images, kept = [], []
+    for p in tqdm(chosen, desc=f"reading clip art ({part})", disable=not progress, mininterval=1.0):
+        try:
+            images.append(load_canonical(p, image_size))
+            kept.append(p)
+        except ImageError:
+            continue  # a few files of the package are damaged; they are simply left out
+    folders = [p.parent.relative_to(base).as_posix() for p in kept]
+    labels = [CHECK_FOLDERS[check_folder(Path(f))] if part == "check" else "" for f in folders]
+    clipart = Clipart(torch.stack(images), [texts[p] for p in kept], folders, labels)
+    cache.save_tensors(path, {"images": clipart.images}, {"texts": clipart.texts, "folders": folders, "labels": labels})
+    return clipart

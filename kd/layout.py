@@ -1,0 +1,69 @@
+"""The checkpoints folder: where each shipped model and each file lives, named once here.
+
+    checkpoints/
+        teacher/                      the multimodal teacher (kd.checkpoint format)
+        student/                      the student it distilled
+        student_scratch/              the same student trained on labels only
+        student_image/                the picture-only student
+        student_text/                 the text-only student
+        metrics.json                  `python -m kd evaluate --json` of all of them
+        reproduce.json                how long `python -m kd reproduce` took, per stage
+        teacher_outputs.safetensors   the teacher's recorded answers (kd.record), for the live tab
+
+Everything else (the app, the CLI, the pipeline, the tests) asks a `Layout` for a path
+instead of spelling a name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_ROOT = Path("checkpoints")
+
+TEACHER = "teacher"
+STUDENT = "student"
+SCRATCH = "student_scratch"  # the same student, labels only: the baseline the KD gain is measured against
+IMAGE_STUDENT = "student_image"
+TEXT_STUDENT = "student_text"
+# Every model `python -m kd reproduce` ships, in the order it trains them.
+SHIPPED = (TEACHER, STUDENT, SCRATCH, IMAGE_STUDENT, TEXT_STUDENT)
+# Students that answer beside the multimodal one in the demo, when their checkpoints are there.
+OTHER_STUDENTS = (IMAGE_STUDENT, TEXT_STUDENT)
+
+METRICS_FILE = "metrics.json"
+REPRODUCE_FILE = "reproduce.json"
+TEACHER_OUTPUTS_FILE = "teacher_outputs.safetensors"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The paths inside one checkpoints folder."""
+
+    root: Path = DEFAULT_ROOT
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    def model(self, name: str) -> Path:
+        return self.root / name
+
+    @property
+    def teacher(self) -> Path:
+        return self.model(TEACHER)
+
+    @property
+    def student(self) -> Path:
+        return self.model(STUDENT)
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / METRICS_FILE
+
+    @property
+    def reproduce(self) -> Path:
+        return self.root / REPRODUCE_FILE
+
+    @property
+    def teacher_outputs(self) -> Path:
+        return self.root / TEACHER_OUTPUTS_FILE
