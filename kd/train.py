@@ -18,10 +18,12 @@ from typing import Callable, Iterator, Protocol
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DistributedSampler
 from tqdm.auto import tqdm
 
 from kd import cache
 from kd.config import TrainConfig
+from kd.distributed import World
 from kd.models import Features
 
 Batch = dict[str, torch.Tensor]
@@ -32,13 +34,19 @@ class Step(Protocol):
 
 
 class TensorLoader:
-    """Minibatches of a dict of equal-length tensors; reshuffled each epoch by its own generator."""
+    """Minibatches of a dict of equal-length tensors; reshuffled each epoch by its own generator.
 
-    def __init__(self, tensors: Batch, batch_size: int, shuffle: bool = True, seed: int = 0):
+    Across several processes (`world`, see kd.distributed) every rank draws the same
+    permutation and `DistributedSampler` gives rank r every world-th row of it, so the k-th
+    batches of all ranks together are the k-th batch of `batch_size` one process would see.
+    """
+
+    def __init__(self, tensors: Batch, batch_size: int, shuffle: bool = True, seed: int = 0, world: World = World()):
         lengths = {len(v) for v in tensors.values()}
         if len(lengths) != 1:
             raise ValueError(f"tensors of unequal length: { {k: len(v) for k, v in tensors.items()} }")
-        self.tensors, self.batch_size, self.shuffle = tensors, batch_size, shuffle
+        self.tensors, self.batch_size, self.shuffle, self.world = tensors, batch_size, shuffle, world
+        self.rank_batch = world.share(batch_size)
         self.n = lengths.pop()
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -47,8 +55,12 @@ class TensorLoader:
 
     def __iter__(self) -> Iterator[Batch]:
         order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
-        for start in range(0, self.n, self.batch_size):
-            idx = order[start : start + self.batch_size]
+        if self.world.distributed:
+            # The sampler pads the rows to a multiple of the world by repeating the first ones.
+            mine = DistributedSampler(range(self.n), num_replicas=self.world.size, rank=self.world.rank, shuffle=False)
+            order = order[torch.tensor(list(mine))]
+        for start in range(0, len(order), self.rank_batch):
+            idx = order[start : start + self.rank_batch]
             yield {k: v[idx] for k, v in self.tensors.items()}
 
 
@@ -106,7 +118,9 @@ class Trainer:
     With a `state_path`, everything needed to continue (weights, optimizer, schedule,
     history, best weights so far and every random generator in play) is written there
     atomically after each epoch, and `fit(loader, resume=True)` continues from it: a run
-    killed at any moment and resumed ends as the uninterrupted run would have.
+    killed at any moment and resumed ends as the uninterrupted run would have. Across
+    several processes (`world`), rank 0 writes the state and shows progress; `step` is then
+    the DDP-wrapped step (kd.distributed), which averages the gradients.
     """
 
     def __init__(
@@ -122,12 +136,13 @@ class Trainer:
         should_stop: Callable[[], bool] | None = None,
         state_path: Path | None = None,
         generators: list[torch.Generator] = (),
+        world: World = World(),
     ):
         self.module, self.step, self.config, self.evaluate = module, step, config, evaluate
         self.parameters = [p for p in (parameters or module.parameters()) if p.requires_grad]
         self.on_epoch, self.progress, self.desc = list(on_epoch), progress, desc
         self.should_stop = should_stop or (lambda: False)
-        self.state_path, self.generators = state_path, list(generators)
+        self.state_path, self.generators, self.world = state_path, list(generators), world
 
     def fit(self, loader: TensorLoader, resume: bool = False) -> list[dict]:
         config = self.config
@@ -139,7 +154,7 @@ class Trainer:
         if resume and self.state_path is not None and self.state_path.is_file():
             run = self._load_state(optimizer, schedule, generators)
         history = run["history"]
-        bar = tqdm(total=total, initial=len(history) * len(loader), desc=self.desc, disable=not self.progress, mininterval=0.5, dynamic_ncols=True)
+        bar = tqdm(total=total, initial=len(history) * len(loader), desc=self.desc, disable=not (self.progress and self.world.main), mininterval=0.5, dynamic_ncols=True)
         start = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
         for epoch in range(len(history) + 1, config.epochs + 1):
             self.module.train()
@@ -201,8 +216,18 @@ class Trainer:
         opt = optimizer.state_dict()
         for i, state in opt["state"].items():
             tensors |= {f"optim.{i}.{k}": v for k, v in state.items()}
-        tensors |= {f"rng.{i}": g.get_state() for i, g in enumerate(generators)}
-        tensors["rng.torch"] = torch.get_rng_state()
+        # Every rank's random generators (they differ: each samples its own transfer examples);
+        # rank 0 writes them all, and every rank resumes from that one file.
+        states = [g.get_state() for g in generators] + [torch.get_rng_state()]
+        every_rank = [states]
+        if self.world.distributed:
+            every_rank = [None] * self.world.size
+            torch.distributed.all_gather_object(every_rank, states)
+        if not self.world.main:
+            torch.distributed.barrier()  # until rank 0 has written the state
+            return
+        for rank, rank_states in enumerate(every_rank):
+            tensors |= {f"rng.rank{rank}.{i}": state for i, state in enumerate(rank_states)}
         meta = {
             "history": run["history"],
             "best_score": run["best_score"],
@@ -211,6 +236,8 @@ class Trainer:
             "config": dataclasses.asdict(self.config),
         }
         cache.save_tensors(self.state_path, tensors, meta)
+        if self.world.distributed:
+            torch.distributed.barrier()
 
     def _load_state(self, optimizer, schedule, generators: list[torch.Generator]) -> dict:
         loaded = cache.load_tensors(self.state_path)
@@ -233,8 +260,11 @@ class Trainer:
             state.setdefault(int(index), {})[name] = value
         optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
         schedule.load_state_dict(meta["schedule"])
-        for i, g in enumerate(generators):
-            g.set_state(tensors[f"rng.{i}"])
-        torch.set_rng_state(tensors["rng.torch"])
+        if f"rng.rank{self.world.rank}.0" not in tensors:
+            raise ResumeError(f"{self.state_path} was saved by a run on fewer processes; resume with as many as it had.")
+        states = [tensors[f"rng.rank{self.world.rank}.{i}"] for i in range(len(generators) + 1)]
+        for g, state in zip(generators, states):
+            g.set_state(state)
+        torch.set_rng_state(states[-1])
         best = part("best.")
         return {"history": meta["history"], "best_score": meta["best_score"], "best_state": best or None}
