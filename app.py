@@ -27,17 +27,17 @@ import gradio as gr
 import torch
 
 from kd import demo as page
-from kd import live, live_page, results
+from kd import layout, live, live_page, results
 from kd.checkpoint import CheckpointError
 from kd.config import TEMPERATURES
-from kd.examples import example_rows, first_disagreement, load_examples
+from kd.examples import example_rows, load_examples, split_by_agreement
 from kd.images import ImageError
-from kd.infer import MODALITIES, SERVING_THREADS, InputError, Prediction, Predictor
+from kd.infer import SERVING_THREADS, InputError, Prediction, Predictor
 from kd.live import LiveError, LiveLab, LiveResult, LiveSettings, SettingsError
 from kd.record import RecordError
 
 ROOT = Path(__file__).resolve().parent
-CHECKPOINTS = Path(os.environ.get("KD_CHECKPOINTS", ROOT / "checkpoints"))
+CHECKPOINTS = Path(os.environ.get("KD_CHECKPOINTS", ROOT / layout.DEFAULT_ROOT))
 EXAMPLES = ROOT / "examples"
 
 # Overload gives a clear message rather than a crash: uploads are capped, the queue is
@@ -110,10 +110,13 @@ class Handlers:
     the student this visitor trained on the "Distill it yourself" tab, if any.
     """
 
-    def __init__(self, predictor: Predictor):
+    def __init__(self, predictor: Predictor, metrics: dict | None = None):
         self.predictor = predictor
         self.teacher_facts = page.ModelFacts.of(predictor.teacher)
         self.student_facts = page.ModelFacts.of(predictor.student)
+        student = (metrics or {}).get("models", {}).get(layout.STUDENT, {})
+        # How often the student follows the teacher on clip art it never saw: the warning's figure.
+        self.clipart_agreement = student.get("out_of_domain", {}).get("picture+text", {}).get("agreement")
 
     def others(self, own: LiveResult | None) -> dict:
         """The students that answer beside the multimodal one: the cross-modal ones shipped
@@ -124,9 +127,21 @@ class Handlers:
         return models
 
     def compare(self, image, text, temperature, modalities, own=None):
-        prediction = ask(self.predictor, image, text, temperature, modalities, self.others(own))
-        teacher_top, student_top = page.top_classes(prediction.teacher), page.top_classes(prediction.student)
-        return prediction.to_dict(), teacher_top, student_top, page.notes(prediction)
+        """The page's question: the answer JSON the page keeps, or, for input it cannot use,
+        no answer (the old one is cleared, never left on screen) and the message why."""
+        try:
+            prediction = ask(self.predictor, image, text, temperature, modalities, self.others(own))
+        except gr.Error as e:
+            return None, f"⚠️ {e.message}"
+        return prediction.to_dict(), page.notes(prediction)
+
+    def example(self, image, text, modalities):
+        """A cached example's answer, at the distillation temperature (the page re-softens it to the slider's)."""
+        return self.compare(image, text, self.predictor.distillation_temperature, modalities)
+
+    def empty(self):
+        """Nothing asked yet (a cleared picture and text): no answer, no message."""
+        return None, ""
 
     def add_own(self, image, text, answer, own):
         """Adds this visitor's student to an answer restored from the examples' cache."""
@@ -139,13 +154,15 @@ class Handlers:
         return prediction.to_dict()
 
     def draw(self, answer, own=None):
+        """Everything the page shows of an answer; an empty answer clears it all."""
         if not answer:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return "", "", "", "", gr.update(value="", visible=False)
         prediction = Prediction.from_dict(answer)
         others = page.others_markdown(prediction, {name: model.modalities for name, model in self.others(own).items()})
         return (
-            page.soft_label_frame(prediction.teacher, self.predictor.teacher.name),
-            page.soft_label_frame(prediction.student, self.predictor.student.name),
+            page.verdict(prediction),
+            page.unfamiliar_warning(prediction, self.clipart_agreement),
+            page.soft_label_chart(prediction),
             page.comparison_markdown(prediction, self.teacher_facts, self.student_facts),
             gr.update(value=others, visible=bool(others)),
         )
@@ -172,7 +189,7 @@ class LiveHandlers:
 
     def __init__(self, lab: LiveLab, checkpoints: Path):
         self.lab, self.checkpoints = lab, checkpoints
-        metrics = checkpoints / "metrics.json"
+        metrics = layout.Layout(checkpoints).metrics
         try:
             self.metrics = results.load_metrics(metrics)
         except results.MetricsError:  # the Results tab says what is wrong
@@ -198,10 +215,11 @@ class LiveHandlers:
             raise gr.Error(str(e), print_exception=False) from e
         session, history, rows, start = request.session_hash, [], run.epochs(heartbeat=HEARTBEAT_S), time.perf_counter()
         progress((0, settings.epochs), desc="Training", unit="epochs")
+        yield live_page.training_line(1, settings, 0.0), *[gr.skip()] * 4
         try:
             for row in rows:
-                if row is None:  # no epoch ended yet: a moment where a cancel can land
-                    yield (gr.skip(),) * 5
+                if row is None:  # no epoch ended this second: say where it is (and let a cancel land)
+                    yield live_page.training_line(len(history) + 1, settings, time.perf_counter() - start), *[gr.skip()] * 4
                     continue
                 history.append(row)
                 progress((row["epoch"], settings.epochs), desc="Training", unit="epochs")
@@ -223,8 +241,8 @@ class LiveHandlers:
     def _curves(history, settings):
         x_lim = [1, max(settings.epochs, 2)]  # the whole run's width from the start: the curves grow, the axis stays
         return (
-            gr.LinePlot(live_page.loss_frame(history), x_lim=x_lim),
-            gr.LinePlot(live_page.accuracy_frame(history), x_lim=x_lim),
+            gr.LinePlot(live_page.loss_frame(history), x_lim=x_lim, x_axis_format="d"),
+            gr.LinePlot(live_page.accuracy_frame(history), x_lim=x_lim, x_axis_format="d"),
         )
 
     def stop(self, request: gr.Request) -> None:
@@ -252,16 +270,23 @@ def build_demo(
     beside the predictor's teacher); past `queue_size` waiting requests, a new one is turned
     away with "busy, try again"."""
     lab = lab or LiveLab.beside(predictor.teacher.model, predictor.teacher.config, checkpoints)
-    demo_handlers, live_handlers = Handlers(predictor), LiveHandlers(lab, checkpoints)
+    try:
+        metrics = results.load_metrics(layout.Layout(checkpoints).metrics)
+    except results.MetricsError:  # the Results tab says what is wrong
+        metrics = {"models": {}}
+    demo_handlers, live_handlers = Handlers(predictor, metrics), LiveHandlers(lab, checkpoints)
     # Uploads are copied into Gradio's cache: on a Space that runs for weeks, drop those
     # older than an hour, every hour, so the disk never fills.
-    with gr.Blocks(title="Teacher vs student: knowledge distillation, live", delete_cache=UPLOAD_CACHE) as demo:
+    with gr.Blocks(title="Teacher vs student: knowledge distillation, live", delete_cache=UPLOAD_CACHE, css=CSS) as demo:
         gr.Markdown(
             "# Teacher vs student\n"
-            "A big multimodal **teacher** and the small **student** distilled from it name the category of an "
-            "emoji from its picture and its name. Give them a picture, a text or both, and compare, or distill "
-            "a student yourself. New here? Pick an example below, or read the About tab."
+            "A big **teacher** model and a small **student** trained to imitate it name the category of an emoji "
+            "from its picture and its name. Try a picture, a text or both.",
+            elem_id="intro",
         )
+        headline = results.headline(metrics)
+        if headline:
+            gr.Markdown(headline, elem_id="headline")
         own = gr.State(None)  # this session's student, once it trained one (never shared between visitors)
         with gr.Tab("Demo"):
             asked = _demo_tab(demo_handlers, examples, own)
@@ -278,58 +303,68 @@ def build_demo(
     return demo
 
 
+# The headline in large type; long words may break on a phone rather than push the page sideways.
+CSS = page.CHART_CSS + """
+#headline p { font-size: 1.25em; line-height: 1.35; }
+#verdict p { font-size: 1.15em; }
+"""
+MODALITY_CHOICES = [("picture + text", "image+text"), ("picture only", "image"), ("text only", "text")]
+
+
 def _demo_tab(handlers: Handlers, examples: Path, own: gr.State) -> tuple:
-    """The Demo tab; returns (picture, text, answer), which the live tab's student answers too."""
+    """The Demo tab; returns (picture, text, answer), which the live tab's student answers too.
+
+    Inputs on the left, the answers on the right, both in the first screen: every control
+    re-answers at once, the temperature slider only re-softens the answer the page holds."""
     predictor = handlers.predictor
     with gr.Row(equal_height=False):
-        image = picture_input(label="Picture", sources=["upload", "clipboard", "webcam"], height=260, elem_id="picture")
-        with gr.Column():
-            text = gr.Textbox(label="Text (e.g. the emoji's name)", lines=2, max_lines=6, elem_id="text")
-            modalities = gr.Radio(list(MODALITIES), label="The models look at", elem_id="modalities")
+        with gr.Column(scale=2, min_width=280):
+            image = picture_input(label="Picture", sources=["upload", "clipboard", "webcam"], height=200, elem_id="picture")
+            text = gr.Textbox(label="Text (e.g. the emoji's name; Enter asks)", lines=1, max_lines=3, elem_id="text")
+            # No value of its own: Gradio preloads the first example only into inputs without one.
+            modalities = gr.Radio(MODALITY_CHOICES, label="The models look at", elem_id="modalities")
             temperature = gr.Slider(
-                *TEMPERATURES, step=0.5, label="Temperature T (softens the soft labels)", elem_id="temperature"
+                *TEMPERATURES, value=predictor.distillation_temperature, step=0.5, elem_id="temperature",
+                label="Temperature T: higher spreads each model's answer over more classes",
             )
             button = gr.Button("Ask both models", variant="primary", elem_id="ask")
+        with gr.Column(scale=3, min_width=280):
+            verdict = gr.Markdown(elem_id="verdict")
+            warning = gr.Markdown(elem_id="warning")
+            chart = gr.HTML(elem_id="chart")
+            notes = gr.Markdown(elem_id="notes")
     examples_slot = gr.Column()  # filled below, once the outputs exist
-    notes = gr.Markdown(elem_id="notes")
-    with gr.Row():
-        colors = results.model_colors([predictor.teacher.name, predictor.student.name])  # as on the Results tab
-        teacher_top, teacher_chart = _model_column("Teacher", handlers.teacher_facts, predictor.classes, colors)
-        student_top, student_chart = _model_column("Student", handlers.student_facts, predictor.classes, colors)
     comparison = gr.Markdown(elem_id="comparison")
     others = gr.Markdown(visible=False, elem_id="others")
     with gr.Accordion("The answer as JSON (what the /predict API returns)", open=False):
         answer = gr.JSON(label="answer", elem_id="answer")
 
-    inputs = [image, text, temperature, modalities]
-    # What a cached example restores; the charts and the comparison are then drawn from
-    # `answer` (Gradio 6.31 breaks the page when it restores a cached plot).
-    outputs = [answer, teacher_top, student_top, notes]
-    rows = example_rows(examples, predictor.distillation_temperature)
-    if rows:
-        with examples_slot, cached_examples_in(_examples_cache(predictor, examples)):
-            shown = gr.Examples(
-                rows,
-                inputs,
-                outputs,
-                fn=handlers.compare,
-                cache_examples=True,
-                visible_columns=[0],  # pictures only: a compact gallery; the name fills the text box
-                label="Held-out test emoji in each art style: click one (the models disagree on some)",
-                examples_per_page=len(rows),
-                preload=first_disagreement(load_examples(examples)),
-            )
-        # A cached answer has no visitor's student in it: theirs answers the example now.
-        shown.cache_event.then(
-            handlers.add_own, [image, text, answer, own], answer, show_progress="hidden", api_visibility="private"
-        )
+    inputs = [image, text, modalities]
+    outputs = [answer, notes]
+    agreeing, differing = split_by_agreement(load_examples(examples))
+    galleries = []
+    with examples_slot, cached_examples_in(_examples_cache(predictor, examples)):
+        for label, chosen in (("Held-out test emoji in each art style, never seen in training: click one", agreeing),
+                              ("Where the student still differs from the teacher", differing)):
+            if chosen:
+                galleries.append(gr.Examples(
+                    example_rows(examples, chosen), inputs, outputs, fn=handlers.example, cache_examples=True,
+                    visible_columns=[0],  # pictures only: a compact gallery; the name fills the text box
+                    label=label, examples_per_page=len(chosen), preload=0 if chosen is agreeing else False,
+                ))
+    for shown in galleries:
+        # An example keeps the visitor's temperature, and their own student answers it too.
+        shown.cache_event.then(handlers.resoften, [answer, temperature], answer, show_progress="hidden",
+                               api_visibility="private").then(
+            handlers.add_own, [image, text, answer, own], answer, show_progress="hidden", api_visibility="private")
 
-    model_events = dict(concurrency_id="models", concurrency_limit=MODEL_CONCURRENCY)
+    model_events = dict(concurrency_id="models", concurrency_limit=MODEL_CONCURRENCY, trigger_mode="always_last")
     # Undocumented, not private: a test asks as the page does, with a session's own student.
-    gr.on([button.click, text.submit], handlers.compare, [*inputs, own], outputs, api_name="ask", api_visibility="undocumented",
-          **model_events)
+    gr.on([button.click, text.submit, image.input, modalities.input], handlers.compare, [image, text, temperature, modalities, own],
+          outputs, api_name="ask", api_visibility="undocumented", **model_events)
+    image.clear(handlers.empty, None, outputs, api_visibility="private")
     answer.change(
-        handlers.draw, [answer, own], [teacher_chart, student_chart, comparison, others], show_progress="hidden",
+        handlers.draw, [answer, own], [verdict, warning, chart, comparison, others], show_progress="hidden",
         api_visibility="private",
     )
     temperature.input(
@@ -342,7 +377,8 @@ def _demo_tab(handlers: Handlers, examples: Path, own: gr.State) -> tuple:
         api_visibility="private",
     )
     # The documented API: no button triggers it, clients call it by name.
-    gr.on([], handlers.predict, [image, text, temperature], answer, api_name="predict", **model_events)
+    gr.on([], handlers.predict, [image, text, temperature], answer, api_name="predict",
+          concurrency_id="models", concurrency_limit=MODEL_CONCURRENCY)
     return image, text, answer
 
 
@@ -377,7 +413,8 @@ def _live_tab(handlers: LiveHandlers, own: gr.State):
         epochs = gr.Slider(1, live.MAX_EPOCHS, value=defaults.epochs, step=1, label="Epochs",
                            info=f"Passes over the training set, within {live.TIME_LIMIT_S:.0f} s", elem_id="live-epochs")
     student_init = gr.Radio(
-        [("random weights", "random"), ("the teacher's word embeddings, compressed", "teacher")],
+        [("random weights", "random"), ("the teacher's word embeddings, compressed", "teacher"),
+         ("word vectors distilled from the teacher (as our student)", "distilled")],
         value=defaults.student_init, label="The student starts from", elem_id="live-init",
     )
     with gr.Row():
@@ -399,31 +436,9 @@ def _live_tab(handlers: LiveHandlers, own: gr.State):
     return trained
 
 
-def _model_column(title: str, facts: page.ModelFacts, classes: list[str], colors: dict[str, str]):
-    """One model's half of the page: what it costs, its answer, its soft labels."""
-    key = title.lower()
-    with gr.Column():
-        gr.Markdown(f"### {title}\n{page.millions(facts.params)} parameters, {page.megabytes(facts.size_mb)} on disk")
-        top = gr.Label(num_top_classes=page.TOP_K, label=f"{title}'s answer (top {page.TOP_K}, T = 1)", elem_id=f"{key}-top")
-        chart = gr.BarPlot(
-            x="class",
-            y="probability",
-            color="model",
-            color_map=colors,
-            colors_in_legend=[],  # the title says which model
-            y_lim=[0, 1],  # the same fixed axis for both models, so their bars compare at a glance
-            sort=classes,
-            x_label_angle=-35,
-            label=f"{title}'s soft labels at temperature T",
-            height=300,
-            elem_id=f"{key}-chart",
-        )
-    return top, chart
-
-
 def _results_tab(checkpoints: Path) -> None:
     try:
-        metrics = results.load_metrics(checkpoints / "metrics.json")
+        metrics = results.load_metrics(layout.Layout(checkpoints).metrics)
     except results.MetricsError as e:
         gr.Markdown(str(e))
         return
@@ -438,7 +453,7 @@ def _results_tab(checkpoints: Path) -> None:
             for name, frame in charts[first : first + PER_CLASS_CHARTS_PER_ROW]:
                 gr.BarPlot(
                     frame, x="class", y="accuracy", color="model", color_map=colors, colors_in_legend=[], y_lim=[0, 1],
-                    title=name, x_label_angle=-45, height=300, elem_id=f"per-class-{name}",
+                    title=layout.display_name(name), x_label_angle=-45, height=300, elem_id=f"per-class-{name}",
                 )
     gr.Dataframe(results.per_class_table(metrics), interactive=False)
     gr.Markdown("### Training curves, recorded while training")
@@ -485,40 +500,50 @@ sentences (EfficientNet-Lite0 for pictures, all-MiniLM-L6-v2 for text) and a sma
 trained on top to name an emoji's category: smileys, animals, food, flags, and so on. It is
 accurate, but big and slow.
 
-**The student** is a much smaller and faster model (the Results tab says by how much). It was
-trained from scratch to imitate the teacher, and a little to get the right answer too: this
-is *knowledge distillation*.
+**The student** is a much smaller and faster model (the line at the top says by how much). Its
+word vectors start from what the teacher's text network makes of each word; everything else
+starts from random weights. It was then trained to imitate the teacher, and a little to get the
+right answer too: this is *knowledge distillation* (the technical name of this student is
+`student`). It imitated the teacher not only on the training emoji but on 50,000 common English
+words, on clip art that is not emoji and on altered copies of both (new backgrounds, crops,
+colours, blur): a student only follows its teacher where it has seen the teacher at work.
 
-**A soft label** is the teacher's whole answer, not just its top pick: "90% food, 6% animal,
-4% object". The student learns from these percentages, which carry more than the right
-answer alone: that a mango looks a bit like an animal and nothing like a flag.
+**A soft label** is a model's whole answer, not just its top pick: "90% food, 6% animal,
+4% object". The student learns from the teacher's, which carry more than the right answer
+alone: that a mango looks a bit like an animal and nothing like a flag.
 
-**The temperature T** softens the percentages. At T = 1 you see the model's real confidence;
-at higher T the small percentages grow and the differences between the unlikely classes show.
-The student was trained to match the teacher at a raised temperature, the one the examples
-open at. Moving the slider only re-draws the soft labels: no model runs again.
+**The temperature T** spreads a model's answer out. At T = 1 you see the model's real
+confidence; at higher T the small percentages grow and the differences between the unlikely
+classes show. The student learned the teacher's answers at T = 4. Moving the slider only
+re-draws the answers: no model runs again.
 
 ## How to read the page
 
-- *Answer (top 3)*: each model's three most likely categories at T = 1.
-- *Soft labels*: each model's whole distribution at the chosen T, on the same 0-to-1 axis:
-  the closer the two charts look, the better the student imitates the teacher.
-- *KL(teacher ‖ student)*: one number for how different the two distributions are, in nats;
-  0 means identical.
-- *Latency*: how long each model took for this request, on this server's CPU, and how many
-  times faster the student was.
+- *The verdict*: whether both models picked the same category, and how much faster the student was.
+- *Soft labels*: per category, the teacher's bar (blue) beside the student's (orange), on one 0-to-1 scale.
+- *Difference between their soft labels (KL divergence)*: one number for how different the two
+  answers are; 0 means identical. As T rises, every answer flattens toward "1 in 9 for each
+  category", so the two charts look alike and this number shrinks even when the models pick
+  different categories: compare the charts at T = 1 to see whether they really agree.
+- *A picture unlike the emoji the models learnt from* (a photograph, say) gets a warning: it is
+  measured by how close the teacher's view of the picture is to its view of the training
+  pictures. On such pictures both models still pick one of the 9 categories, often confidently
+  and wrongly, and the student follows the teacher less often.
+- *Latency*: how long each model took for this request, on this server's CPU.
 - *Parameters, size on disk*: what each model costs to keep; the teacher's size includes its
   pretrained networks.
-- *More students*: where they were shipped, an image-only and a text-only student (our student
-  with one branch, each taught by the same teacher) answer too, from what they can read; your
-  own student joins them once you have trained one.
-- The *Results* tab shows how every model did on held-out emoji they never saw in training, and
-  how training went, epoch by epoch.
+- *More students*: a picture-only and a text-only student (the student with one branch, each
+  taught by the same teacher) answer too, from what they can read; your own student joins them
+  once you have trained one.
+- The *Results* tab shows how every model did on emoji none of them saw in training (the
+  *test split*), and on clip art from folders never used in training; *agreement* is how often
+  a model picks the teacher's category. The *same student, labels only* learned from the true
+  categories alone, without the teacher: the gap between it and the student is what the teacher
+  taught.
 - *Distill it yourself*: train a student of your own with the temperature, alpha (how much it
   listens to the teacher's soft labels rather than the true labels; 0 = labels only), share of
-  labelled emoji and epochs you pick. The curves grow as each epoch ends, and the table scores
-  your student on the same held-out emoji as ours. The teacher is not run: its answers on every
-  emoji were recorded when it was trained, which is what makes a run take under a minute.
+  labelled emoji and epochs you pick. The teacher is not run: its answers on every emoji were
+  recorded when it was trained, which is what makes a run take seconds.
 
 ## Credits and licences
 
@@ -528,10 +553,16 @@ open at. Moving the slider only re-draws the soft labels: no model runs again.
   (c) Google, SIL Open Font License 1.1 (font) and Apache 2.0 (images). Shown unchanged except
   for cropping, padding and resizing.
 - Emoji names and categories: [emoji-data](https://github.com/iamcal/emoji-data), MIT.
+- Clip art the student learned from, and the held-out clip art it is checked on:
+  [Open Clip Art Library](https://openclipart.org) via Debian's `openclipart-png`, public domain.
+- Common English words: [wordfreq](https://github.com/rspeer/wordfreq) by Robyn Speer, data
+  CC BY-SA 4.0 (from Wikipedia, subtitles, news, books, web text and others).
 - EfficientNet-Lite0 (Tan & Le, 2019), Apache 2.0; all-MiniLM-L6-v2
   ([sentence-transformers](https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2)), Apache 2.0.
 - Knowledge distillation: G. Hinton, O. Vinyals, J. Dean, "Distilling the Knowledge in a
-  Neural Network", 2015, [arXiv:1503.02531](https://arxiv.org/abs/1503.02531).
+  Neural Network", 2015, [arXiv:1503.02531](https://arxiv.org/abs/1503.02531); L. Beyer et al.,
+  "Knowledge distillation: A good teacher is patient and consistent", 2022,
+  [arXiv:2106.05237](https://arxiv.org/abs/2106.05237).
 - Built with [Gradio](https://gradio.app) and PyTorch.
 """
 

@@ -7,10 +7,12 @@ is checked by a test without a browser. The Results tab's data lives in `kd.resu
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 import pandas as pd
 
+from kd.layout import display_name
 from kd.infer import LoadedModel, ModelAnswer, Prediction
 
 TOP_K = 3  # classes each model's answer lists
@@ -54,39 +56,96 @@ def side_by_side(prediction: Prediction, teacher: ModelFacts, student: ModelFact
 
 
 def verdict(prediction: Prediction) -> str:
-    """One line: do they agree, and how far apart their soft labels are."""
+    """One line in plain words: do they agree, and how far apart their soft labels are."""
     t, s = prediction.teacher.label, prediction.student.label
     head = f"**They agree**: both say {t}." if prediction.agree else f"**They disagree**: the teacher says {t}, the student {s}."
-    return f"{head} KL(teacher ‖ student) at T = {prediction.temperature:g}: **{prediction.kl_teacher_student:.3f}** nats."
+    return (
+        f"{head} The student answered {speedup(prediction.speedup)}. Difference between their soft labels at "
+        f"T = {prediction.temperature:g} (KL divergence, 0 = identical): **{prediction.kl_teacher_student:.3f}**."
+    )
 
 
 def notes(prediction: Prediction) -> str:
     """What the models answered from, and anything that was missing, cut or ignored."""
-    return " ".join([f"Both models answered from the {' and '.join(prediction.used)}."] + prediction.notes)
+    used = " and ".join({"image": "picture", "text": "text"}[m] for m in prediction.used)
+    return " ".join([f"Both models answered from the {used}."] + prediction.notes)
+
+
+def unfamiliar_warning(prediction: Prediction, clipart_agreement: float | None = None) -> str:
+    """A plain warning when the picture is unlike anything the models learnt from ('' if not)."""
+    if not prediction.unfamiliar:
+        return ""
+    score, threshold = prediction.familiarity
+    followed = (
+        f" On pictures unlike its training emoji (clip art it never saw), the student picks the teacher's answer "
+        f"{percent(clipart_agreement)} of the time." if clipart_agreement is not None else ""
+    )
+    return (
+        f"⚠️ **This picture is unlike the emoji these models learnt from** (similarity {score:.2f} to the closest "
+        f"training picture; emoji they have not seen score above {threshold:.2f}). Both models still answer with one of "
+        f"the 9 emoji categories, often confidently and wrongly.{followed}"
+    )
+
+
+def soft_label_chart(prediction: Prediction, names: tuple[str, str] = ("teacher", "student")) -> str:
+    """Both models' soft labels at T as one HTML chart: per class, the teacher's bar beside
+    the student's, on one 0-1 axis, its title giving T. Plain HTML and CSS, so it draws the
+    same on a phone and needs no plotting library."""
+    t, s = prediction.teacher.soft_probs, prediction.student.soft_probs
+    rows = []
+    for cls in t:
+        cells = "".join(
+            f'<div class="kd-bar kd-{who}" style="width:{100 * p:.1f}%" title="{html.escape(name)}: {100 * p:.1f}%"></div>'
+            f'<span class="kd-value">{100 * p:.0f}%</span>'
+            for who, name, p in (("teacher", names[0], t[cls]), ("student", names[1], s[cls]))
+        )
+        top = " kd-top" if cls in (prediction.teacher.label, prediction.student.label) else ""
+        rows.append(f'<div class="kd-row{top}"><div class="kd-class">{html.escape(cls)}</div><div class="kd-bars">{cells}</div></div>')
+    legend = (f'<span class="kd-key kd-teacher"></span>{html.escape(names[0])} '
+              f'<span class="kd-key kd-student"></span>{html.escape(names[1])}')
+    title = f"Soft labels at temperature T = {prediction.temperature:g}"
+    return f'<div class="kd-chart"><div class="kd-title">{title} <span class="kd-legend">{legend}</span></div>{"".join(rows)}</div>'
+
+
+CHART_CSS = """
+.kd-chart { font-size: 14px; }
+.kd-title { font-weight: 600; margin-bottom: 6px; }
+.kd-legend { font-weight: 400; margin-left: 8px; white-space: nowrap; }
+.kd-key { display: inline-block; width: 12px; height: 12px; margin: 0 4px 0 8px; vertical-align: -1px; border-radius: 2px; }
+.kd-row { display: grid; grid-template-columns: minmax(96px, 30%) 1fr; gap: 8px; align-items: center; margin: 3px 0; }
+.kd-row.kd-top .kd-class { font-weight: 700; }
+.kd-class { text-align: right; overflow-wrap: anywhere; line-height: 1.1; }
+.kd-bars { display: grid; grid-template-columns: 1fr 38px; row-gap: 2px; column-gap: 6px; align-items: center;
+           background: linear-gradient(90deg, transparent calc(50% - 22px), rgba(128,128,128,.25) calc(50% - 22px),
+           rgba(128,128,128,.25) calc(50% - 21px), transparent calc(50% - 21px)); }
+.kd-bar { height: 10px; border-radius: 2px; min-width: 1px; }
+.kd-value { font-size: 12px; font-variant-numeric: tabular-nums; opacity: .8; }
+.kd-teacher { background: #4c78a8; }
+.kd-student { background: #f58518; }
+"""
 
 
 def comparison_markdown(prediction: Prediction, teacher: ModelFacts, student: ModelFacts) -> str:
-    """The verdict, then the side-by-side table, as Markdown."""
+    """The side-by-side table (answers, confidence, latency, speed-up, size) as Markdown."""
     rows = ["| | teacher | student |", "|---|---|---|"]
     rows += [f"| {what} | {a} | {b} |" for what, a, b in side_by_side(prediction, teacher, student)]
-    return verdict(prediction) + "\n\n" + "\n".join(rows)
+    return "\n".join(rows)
 
 
-# Names the page gives the other students (a name not listed is shown as it is).
-OTHER_NAMES = {"student_image": "image-only student", "student_text": "text-only student"}
 _READS = {"image": "picture", "text": "text"}
 
 
 def others_markdown(prediction: Prediction, readers: dict[str, tuple[str, ...]]) -> str:
     """A row per other student (`readers`: name -> the modalities it reads): its answer and
-    confidence at T = 1, whether it agrees with the teacher, and KL(teacher ‖ it) at T.
-    A student that reads none of the modalities used says so; '' when there are none."""
+    confidence at T = 1, whether it picks the teacher's category, and how far its soft labels
+    are from the teacher's at T. A student that reads none of the modalities used says so;
+    '' when there are none."""
     if not readers:
         return ""
-    kl = f"KL(teacher ‖ it) at T = {prediction.temperature:g}"
-    rows = [f"| more students | reads | answer (T = 1) | agrees with the teacher | {kl} |", "|---|---|---|---|---|"]
+    kl = f"difference from the teacher at T = {prediction.temperature:g} (KL)"
+    rows = [f"| more students | reads | answer (T = 1) | same as the teacher | {kl} |", "|---|---|---|---|---|"]
     for name, modalities in readers.items():
-        what, reads = OTHER_NAMES.get(name, name), " + ".join(_READS[m] for m in modalities)
+        what, reads = display_name(name), " + ".join(_READS[m] for m in modalities)
         answer = prediction.others.get(name)
         if answer is not None:
             agrees = "yes" if answer.label == prediction.teacher.label else "no"
@@ -94,7 +153,7 @@ def others_markdown(prediction: Prediction, readers: dict[str, tuple[str, ...]])
         elif not set(modalities) & set(prediction.used):
             cells = (f"none: it reads the {reads} only, and this request has none", "", "")
         else:
-            cells = ("not asked yet: press Ask both models", "", "")
+            cells = ("not asked yet: ask again", "", "")
         rows.append(f"| {what} | {reads} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 

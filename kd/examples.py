@@ -24,6 +24,7 @@ from PIL import Image
 
 from kd.config import DataConfig, from_dict
 from kd.data import MultimodalDataset, load_dataset
+from kd.layout import Layout
 
 MANIFEST = "examples.json"
 # Per art style: examples both models get right, and examples they disagree on.
@@ -55,16 +56,17 @@ def load_examples(folder: str | Path = "examples") -> list[Example]:
     return [Example(**row) for row in manifest["examples"]]
 
 
-def example_rows(folder: str | Path, temperature: float) -> list[list]:
-    """The examples as the demo's inputs: picture path, text, temperature, modalities."""
+def example_rows(folder: str | Path, examples: list[Example] | None = None) -> list[list]:
+    """The examples as the demo's inputs: picture path, text, modalities (the temperature is
+    the visitor's: an example keeps the one the slider shows)."""
     folder = Path(folder)
-    return [[str(folder / e.file), e.text, temperature, "image+text"] for e in load_examples(folder)]
+    return [[str(folder / e.file), e.text, "image+text"] for e in (load_examples(folder) if examples is None else examples)]
 
 
-def first_disagreement(examples: list[Example]) -> int:
-    """The index of the first example the models disagreed on (0 if none did): the page opens
-    on it, because a disagreement shows what distillation did not transfer."""
-    return next((i for i, e in enumerate(examples) if e.disagreement), 0)
+def split_by_agreement(examples: list[Example]) -> tuple[list[Example], list[Example]]:
+    """(examples both models answered alike, examples where the student still differs): the
+    page opens on the first kind and offers the second as what distillation did not transfer."""
+    return [e for e in examples if not e.disagreement], [e for e in examples if e.disagreement]
 
 
 def find_in_dataset(dataset: MultimodalDataset, example: Example) -> int | None:
@@ -120,7 +122,7 @@ def choose(test: MultimodalDataset, answers: Answers) -> list[int]:
     return chosen
 
 
-def write_examples(folder: str | Path = "examples", checkpoints: str | Path = "checkpoints") -> list[Example]:
+def write_examples(folder: str | Path = "examples", checkpoints: str | Path = Layout().root) -> list[Example]:
     """Choose examples for the checkpoints in `checkpoints` and write them to `folder`.
 
     Each candidate is asked through the `Predictor`, from its picture and its name, exactly
@@ -165,7 +167,7 @@ def picture(dataset: MultimodalDataset, index: int) -> Image.Image:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kd examples", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="examples", help="folder to write the PNGs and examples.json to")
-    parser.add_argument("--checkpoints", default="checkpoints", help="folder holding teacher/ and student/")
+    parser.add_argument("--checkpoints", default=str(Layout().root), help="folder holding teacher/ and student/")
     args = parser.parse_args(argv)
     examples = write_examples(args.out, args.checkpoints)
     for e in examples:

@@ -23,9 +23,11 @@ from typing import Mapping
 
 import torch
 
+from kd import layout
 from kd.checkpoint import CheckpointError, checkpoint_size_mb, load_checkpoint
 from kd.config import TEMPERATURES
 from kd.evaluate import size_on_disk_mb
+from kd.familiar import Familiarity
 from kd.images import ImageError, canonical_image, open_image
 from kd.losses import kl_divergence, soft_targets
 from kd.models import MultimodalClassifier
@@ -33,8 +35,6 @@ from kd.models import MultimodalClassifier
 # Texts longer than this many characters are cut before tokenising (and the answer says so).
 MAX_TEXT_CHARS = 2000
 MODALITIES = ("image+text", "image", "text")
-# Students that answer beside the multimodal one when their checkpoints are in the folder.
-OTHER_STUDENTS = ("student_image", "student_text")
 # Torch threads to serve with. A request is batch 1, so a second thread saves little, and on
 # a busy or shared 2-core machine (a Space) the threads wait on each other and on the web
 # server: we measured requests up to 100 times slower with 2 threads than with 1.
@@ -80,6 +80,14 @@ class Prediction:
     # More students' answers to the same request, by name; a student that reads none of the
     # modalities used (an image-only student asked a text) is left out.
     others: dict[str, ModelAnswer] = field(default_factory=dict)
+    # For a picture: (its similarity to the nearest training picture, the threshold below
+    # which it is unlike them), from `kd.familiar`; None without a picture or a reference.
+    familiarity: tuple[float, float] | None = None
+
+    @property
+    def unfamiliar(self) -> bool:
+        """The picture is unlike those the models learnt from: their answers deserve less trust."""
+        return self.familiarity is not None and self.familiarity[0] < self.familiarity[1]
 
     @property
     def agree(self) -> bool:
@@ -108,6 +116,9 @@ class Prediction:
     def to_dict(self) -> dict:
         """The /predict JSON; "others" only when more students answered."""
         others = {"others": {name: a.to_dict() for name, a in self.others.items()}} if self.others else {}
+        if self.familiarity is not None:
+            score, threshold = self.familiarity
+            others["picture_familiarity"] = {"score": score, "threshold": threshold, "unfamiliar": self.unfamiliar}
         return {
             "teacher": self.teacher.to_dict(),
             "student": self.student.to_dict(),
@@ -126,7 +137,9 @@ class Prediction:
         classes = list(values["teacher"]["logits"])
         others = {name: ModelAnswer.from_dict(a) for name, a in values.get("others", {}).items()}
         used, notes = tuple(values["used"]), list(values["notes"])
-        return cls(teacher, student, float(values["temperature"]), classes, used, notes, others)
+        known = values.get("picture_familiarity")
+        familiarity = (float(known["score"]), float(known["threshold"])) if known else None
+        return cls(teacher, student, float(values["temperature"]), classes, used, notes, others, familiarity)
 
 
 def _distribution(logits: list[float], classes: list[str], temperature: float) -> dict[str, float]:
@@ -185,12 +198,16 @@ class Predictor:
     """Answers with a teacher and a student loaded once from their checkpoints, and with the
     other students (`others`, e.g. the cross-modal ones) when asked to."""
 
-    def __init__(self, teacher: LoadedModel, student: LoadedModel, warmup: bool = True, others: list[LoadedModel] = ()):
+    def __init__(
+        self, teacher: LoadedModel, student: LoadedModel, warmup: bool = True, others: list[LoadedModel] = (),
+        familiarity: Familiarity | None = None,
+    ):
         for loaded in (student, *others):
             if teacher.config["classes"] != loaded.config["classes"]:
                 raise CheckpointError(f"{teacher.folder} and {loaded.folder} were trained on different classes.")
         self.teacher, self.student = teacher, student
         self.others: dict[str, LoadedModel] = {loaded.name: loaded for loaded in others}
+        self.familiarity = familiarity  # says when a picture is unlike the training pictures
         self.classes: list[str] = teacher.config["classes"]
         self.image_size: int = teacher.config["data"]["image_size"]
         if warmup:
@@ -198,18 +215,18 @@ class Predictor:
 
     @classmethod
     def from_folder(
-        cls, folder: str | Path = "checkpoints", student: str = "student", teacher: str = "teacher", warmup: bool = True,
-        others: tuple[str, ...] = OTHER_STUDENTS,
+        cls, folder: str | Path = layout.DEFAULT_ROOT, student: str = layout.STUDENT, teacher: str = layout.TEACHER, warmup: bool = True,
+        others: tuple[str, ...] = layout.OTHER_STUDENTS,
     ) -> Predictor:
         """Teacher and student from `folder`, and each of `others` whose checkpoint is there."""
-        folder = Path(folder)
+        folder = layout.Layout(folder)
 
         def load(name: str) -> LoadedModel:
-            model, config = load_checkpoint(folder / name)
-            return LoadedModel(name, model, config, folder / name)
+            model, config = load_checkpoint(folder.model(name))
+            return LoadedModel(name, model, config, folder.model(name))
 
-        present = [load(name) for name in others if (folder / name).exists()]
-        return cls(load(teacher), load(student), warmup=warmup, others=present)
+        present = [load(name) for name in others if folder.model(name).exists()]
+        return cls(load(teacher), load(student), warmup=warmup, others=present, familiarity=Familiarity.load(folder.familiar))
 
     @property
     def other_models(self) -> dict[str, MultimodalClassifier]:
@@ -263,17 +280,20 @@ class Predictor:
         use_image, use_text = has_image and want_image, has_text and want_text
         if want_image and want_text:
             if not use_image:
-                notes.append("No image: both models answered from the text alone.")
+                notes.append("No picture was given.")
             if not use_text:
-                notes.append("No text: both models answered from the image alone.")
+                notes.append("No text was given.")
         picture = open_image(image) if use_image else None  # decoding errors surface here
         if use_text:
             notes += self._token_notes(text)
         text = text if use_text else None
-        pair = self._answers({"teacher": self.teacher.model, "student": self.student.model}, picture, text, temperature)
+        pair, pictures = self._answers({"teacher": self.teacher.model, "student": self.student.model}, picture, text, temperature)
         used = tuple(m for m, on in (("image", use_image), ("text", use_text)) if on)
-        more = self._answers(others or {}, picture, text, temperature)
-        return Prediction(pair["teacher"], pair["student"], temperature, self.classes, used, notes, more)
+        more, _ = self._answers(others or {}, picture, text, temperature)
+        familiarity = None
+        if self.familiarity is not None and "teacher" in pictures:
+            familiarity = (self.familiarity.score(pictures["teacher"]).item(), self.familiarity.threshold)
+        return Prediction(pair["teacher"], pair["student"], temperature, self.classes, used, notes, more, familiarity)
 
     def answer_with(
         self, prediction: Prediction, others: Mapping[str, MultimodalClassifier], image=None, text: str | None = None
@@ -284,7 +304,7 @@ class Predictor:
         if ("image" in prediction.used and image is None) or ("text" in prediction.used and not text):
             raise InputError("The picture or the text this answer was given for is gone: ask again.")
         picture = open_image(image) if "image" in prediction.used else None
-        answers = self._answers(others, picture, text, prediction.temperature)
+        answers, _ = self._answers(others, picture, text, prediction.temperature)
         return replace(prediction, others={**prediction.others, **answers})
 
     def _token_notes(self, text: str) -> list[str]:
@@ -294,10 +314,10 @@ class Predictor:
 
     def _answers(
         self, models: Mapping[str, MultimodalClassifier], picture, text: str | None, temperature: float
-    ) -> dict[str, ModelAnswer]:
-        """Each model's answer, timed from the decoded picture to the logits; a model that
-        reads none of the modalities given is left out."""
-        answers = {}
+    ) -> tuple[dict[str, ModelAnswer], dict[str, torch.Tensor]]:
+        """Each model's answer, timed from the decoded picture to the logits, and its picture
+        features (when it saw one); a model that reads none of the modalities given is left out."""
+        answers, pictures = {}, {}
         for name, model in models.items():
             image_in, text_in = "image" in model.modalities and picture is not None, "text" in model.modalities and text is not None
             if not (image_in or text_in):
@@ -305,8 +325,11 @@ class Predictor:
             start = time.perf_counter()
             with torch.inference_mode():
                 images = canonical_image(picture, self.image_size)[None] if image_in else None
-                logits = model(model.preprocess(images, [text] if text_in else None))[0]
+                features = model.forward_features(model.preprocess(images, [text] if text_in else None))
+                logits = model.forward_head(features)[0][0]
             latency = (time.perf_counter() - start) * 1000
+            if image_in:
+                pictures[name] = features.image
             values = logits.tolist()
             answers[name] = ModelAnswer(
                 label=self.classes[int(logits.argmax())],
@@ -315,7 +338,7 @@ class Predictor:
                 soft_probs=_distribution(values, self.classes, temperature),
                 latency_ms=latency,
             )
-        return answers
+        return answers, pictures
 
 
 def _blank_picture():
@@ -326,5 +349,5 @@ def _blank_picture():
 
 __all__ = [
     "Predictor", "Prediction", "ModelAnswer", "InputError", "ImageError", "clean_text", "check_temperature",
-    "OTHER_STUDENTS", "SERVING_THREADS",
+    "SERVING_THREADS",
 ]

@@ -30,10 +30,9 @@ from typing import Callable, Iterator
 
 import torch
 
-# kd.pipeline as a module, read when called: it may import this one (to record the teacher).
 from kd import pipeline
 from kd.checkpoint import checkpoint_config, weights_sha256
-from kd.compress import init_from_teacher
+from kd.compress import INITS, init_from_teacher
 from kd.config import STUDENT_TRAIN, TEMPERATURES, DataConfig, DistillConfig, TrainConfig, from_dict, to_dict
 from kd.data import MultimodalDataset, load_dataset
 from kd.distill import Distiller
@@ -49,7 +48,7 @@ from kd.train import TensorLoader, Trainer, TrainingStopped
 TIME_LIMIT_S = 60.0
 MAX_EPOCHS = 15
 LABEL_FRACTIONS = (0.05, 1.0)
-STUDENT_INITS = ("random", "teacher")
+STUDENT_INITS = INITS  # random, or word vectors from the teacher (kd.compress)
 DEFAULT_EPOCHS = 8
 TEST_SECONDS = 1.0  # kept within the limit for scoring the student on the test split at the end
 
@@ -73,7 +72,7 @@ class LiveSettings:
     alpha: float = 0.9
     label_fraction: float = 0.1  # of the training emoji whose labels the student may use
     epochs: int = DEFAULT_EPOCHS
-    student_init: str = "random"  # or "teacher": token embeddings from the teacher's, compressed
+    student_init: str = "random"  # or "teacher" / "distilled": word vectors from the teacher's text encoder
 
     def check(self) -> LiveSettings:
         def number(value, low: float, high: float, what: str) -> float:
@@ -99,7 +98,7 @@ class LiveSettings:
         if epochs != int(epochs):
             raise SettingsError(f"Epochs must be a whole number (got {epochs:g}).")
         if self.student_init not in STUDENT_INITS:
-            raise SettingsError(f"The student starts from {' or '.join(STUDENT_INITS)} weights, not {self.student_init!r}.")
+            raise SettingsError(f"The student starts from {', '.join(STUDENT_INITS)} weights, not {self.student_init!r}.")
         return LiveSettings(temperature, alpha, fraction, int(epochs), self.student_init)
 
     @classmethod
@@ -218,10 +217,10 @@ def train_student(
     dataset, train, config = data.dataset, settings.train_config(), settings.distill_config()
     torch.manual_seed(seed)
     student = create_model("student", num_classes=dataset.num_classes)
-    if config.student_init == "teacher":
+    if config.student_init != "random":
         if teacher is None:
             raise LiveError("Starting from the teacher's word embeddings needs the teacher, and none is loaded here.")
-        init_from_teacher(student, teacher)
+        init_from_teacher(student, teacher, config.student_init)
 
     train_idx, tensors = pipeline.student_training_rows(dataset, data.inputs, train, config)
     if config.uses_teacher:

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from kd.checkpoint import read_config
-from kd.layout import Layout
+from kd.layout import EXPORTED, display_name
 from kd.live import LiveResult, LiveSettings
-from kd.results import training_summary
+from kd.results import how_it_learned, training_summary
 
 
 # ------------------------------------------------------------------- what the tab shows
@@ -50,6 +49,11 @@ def accuracy_frame(history: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["epoch", "value", "curve"])
 
 
+def training_line(epoch: int, settings: LiveSettings, seconds: float) -> str:
+    """Where a run is while an epoch trains: shown from its first second."""
+    return f"Training epoch {epoch} of {settings.epochs} ({seconds:.0f} s)…"
+
+
 def epoch_line(row: dict, settings: LiveSettings, seconds: float) -> str:
     """One line of progress, as an epoch ends."""
     return (
@@ -82,17 +86,18 @@ def comparison_frame(metrics: dict, checkpoints: str | Path, result: LiveResult 
     (scored the same way, against the teacher's recorded test answers) below them."""
     rows = []
 
-    def add(name: str, m: dict, config: dict) -> None:
+    def add(name: str, m: dict, how: str) -> None:
         rows.append({
-            "model": name,
+            "model": display_name(name),
             "test accuracy": f"{m['accuracy']:.3f}",
             "agreement with teacher": f"{m['agreement']:.3f}",
             "KL to teacher": f"{m['kl_to_teacher']:.3f}",
-            "how it learned": training_summary(config),
+            "how it learned": how,
         })
 
     for name, m in metrics["models"].items():
-        add(name, m, read_config(Layout(checkpoints).model(name)))
+        if name not in EXPORTED:  # the same student as ours, deployed: nothing more to compare here
+            add(name, m, how_it_learned(checkpoints, name))
     if result is not None and result.student is not None:
-        add(YOUR_STUDENT, result.test, result.config())
+        add(YOUR_STUDENT, result.test, training_summary(result.config()))
     return pd.DataFrame(rows, columns=["model", "test accuracy", "agreement with teacher", "KL to teacher", "how it learned"])

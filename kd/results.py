@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from kd.checkpoint import read_config
+from kd import layout
 from kd.layout import Layout
 
 # Curves worth plotting, and what to call them. A metric a model did not record (the
@@ -32,7 +33,8 @@ PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2")
 
 
 def model_colors(names: list[str]) -> dict[str, str]:
-    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+    """A colour per model, keyed by the name the charts show (`kd.layout.display_name`)."""
+    return {layout.display_name(name): PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
 
 
 class MetricsError(ValueError):
@@ -58,7 +60,7 @@ def results_frame(metrics: dict) -> pd.DataFrame:
     rows = []
     for name, m in metrics["models"].items():
         row = {
-            "model": name,
+            "model": layout.display_name(name),
             "test accuracy": f"{m['accuracy']:.3f}",
             # A one-modality model is scored on the modality it reads; "" where it reads none.
             "picture only": _score(m.get("accuracy_image_only")),
@@ -77,6 +79,29 @@ def results_frame(metrics: dict) -> pd.DataFrame:
             row["latency p50 / p95"] = f"{m['latency_ms_p50']:.2f} / {m['latency_ms_p95']:.2f} ms"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def headline(metrics: dict) -> str:
+    """The one sentence the demo leads with: how much smaller and faster the student is, how
+    often it picks the teacher's answer on emoji it never saw (and on clip art), against the
+    same student taught by labels alone. '' when the metrics lack a model it needs."""
+    models = metrics.get("models", {})
+    teacher, student, scratch = (models.get(n) for n in (layout.TEACHER, layout.STUDENT, layout.SCRATCH))
+    if not teacher or not student:
+        return ""
+    line = f"The student is {teacher['params'] / student['params']:.0f}x smaller"
+    if "latency_ms_p50" in teacher and "latency_ms_p50" in student:
+        line += f" and {teacher['latency_ms_p50'] / student['latency_ms_p50']:.0f}x faster"
+    line += f", and picks the teacher's answer for {student['agreement']:.0%} of emoji it has never seen"
+    ood = student.get("out_of_domain", {}).get("picture+text")
+    if ood:
+        line += f" ({ood['agreement']:.0%} of clip art)"
+    if scratch:
+        line += f"; the same student taught by labels alone: {scratch['agreement']:.0%}"
+        scratch_ood = scratch.get("out_of_domain", {}).get("picture+text")
+        if ood and scratch_ood:
+            line += f" ({scratch_ood['agreement']:.0%})"
+    return line + "."
 
 
 def _score(value: float | None) -> str:
@@ -110,16 +135,22 @@ def training_summary(config: dict) -> str:
     return ", ".join(parts)
 
 
+def how_it_learned(checkpoints: str | Path, name: str) -> str:
+    """`training_summary` of a model in the folder; an exported row says so after its source's."""
+    summary = training_summary(read_config(Layout(checkpoints).config_of(name)))
+    return f"{summary}; {layout.EXPORTED[name][1]}" if name in layout.EXPORTED else summary
+
+
 def training_table(checkpoints: str | Path, names: list[str]) -> pd.DataFrame:
     """`training_summary` of each named checkpoint: rows (model, how it learned)."""
-    rows = [{"model": name, "how it learned": training_summary(read_config(Layout(checkpoints).model(name)))} for name in names]
+    rows = [{"model": layout.display_name(name), "how it learned": how_it_learned(checkpoints, name)} for name in names]
     return pd.DataFrame(rows, columns=["model", "how it learned"])
 
 
 def per_class_frame(metrics: dict) -> pd.DataFrame:
     """Test accuracy per class: one row per (class, model), classes in the models' order."""
     rows = [
-        {"class": cls, "model": name, "accuracy": acc}
+        {"class": cls, "model": layout.display_name(name), "accuracy": acc}
         for name, m in metrics["models"].items()
         for cls, acc in m["per_class_accuracy"].items()
         if acc is not None
@@ -130,25 +161,27 @@ def per_class_frame(metrics: dict) -> pd.DataFrame:
 def per_class_by_model(metrics: dict) -> dict[str, pd.DataFrame]:
     """The same, one frame per model: a chart each (stacked bars would add accuracies up)."""
     frame = per_class_frame(metrics)
-    return {name: frame[frame["model"] == name].reset_index(drop=True) for name in metrics["models"]}
+    return {name: frame[frame["model"] == layout.display_name(name)].reset_index(drop=True) for name in metrics["models"]}
 
 
 def per_class_table(metrics: dict) -> pd.DataFrame:
     """The same, one row per class and one column per model, formatted for reading."""
     wide = per_class_frame(metrics).pivot(index="class", columns="model", values="accuracy")
-    wide = wide.reindex(index=list(next(iter(metrics["models"].values()))["per_class_accuracy"]), columns=list(metrics["models"]))
+    columns = [layout.display_name(name) for name in metrics["models"]]
+    wide = wide.reindex(index=list(next(iter(metrics["models"].values()))["per_class_accuracy"]), columns=columns)
     return wide.map(lambda a: "" if pd.isna(a) else f"{a:.3f}").rename_axis(columns=None).reset_index()
 
 
 def training_histories(checkpoints: str | Path, names: list[str]) -> dict[str, list[dict]]:
     """Each named checkpoint's per-epoch training record (empty if it kept none)."""
-    return {name: read_config(Layout(checkpoints).model(name)).get("history", []) for name in names}
+    # An exported student has no training of its own: its source's curve is already there.
+    return {name: read_config(Layout(checkpoints).model(name)).get("history", []) for name in names if name not in layout.EXPORTED}
 
 
 def curve_frame(histories: dict[str, list[dict]], metric: str) -> pd.DataFrame:
     """One metric over the epochs: one row per (model, epoch) that recorded it."""
     rows = [
-        {"epoch": row["epoch"], metric: row[metric], "model": name}
+        {"epoch": row["epoch"], metric: row[metric], "model": layout.display_name(name)}
         for name, history in histories.items()
         for row in history
         if row.get(metric) is not None

@@ -70,7 +70,7 @@ def test_both_models_answer_with_the_numbers_of_the_predictor_called_directly(cl
     assert_same_answer(served, direct)
 
 
-@pytest.mark.parametrize("image, text, said", [(None, "red apple", "No image"), (EXAMPLE_PICTURE, "", "No text")])
+@pytest.mark.parametrize("image, text, said", [(None, "red apple", "No picture was given"), (EXAMPLE_PICTURE, "", "No text was given")])
 def test_one_missing_input_is_answered_from_the_other_and_said(client, image, text, said):
     served = predict(client, image, text, 2.0)
     assert said in " ".join(served["notes"])

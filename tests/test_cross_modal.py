@@ -11,6 +11,7 @@ from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixt
 from demo_helpers import CHECKPOINTS, EXAMPLE_PICTURE, shared_predictor
 from kd import demo as page
 from kd import results
+from kd.layout import display_name
 from kd.checkpoint import read_config, save_checkpoint
 from kd.images import canonical_image, open_image
 from kd.infer import LoadedModel, Prediction, Predictor
@@ -78,13 +79,13 @@ def test_the_demo_table_says_what_each_other_student_answered(others):
     answer = shared_predictor().predict(None, "boar", temperature=2.0, others=others)
     table = page.others_markdown(answer, readers)
     lines = table.splitlines()
-    assert lines[0].startswith("| more students | reads | answer (T = 1) |") and "at T = 2 |" in lines[0]
+    assert lines[0].startswith("| more students | reads | answer (T = 1) |") and "at T = 2 (KL) |" in lines[0]
     text_student = answer.others["student_text"]
     agrees = "yes" if text_student.label == answer.teacher.label else "no"
     said = f"{text_student.label} ({page.percent(text_student.probs[text_student.label])})"
     assert f"| text-only student | text | {said} | {agrees} |" in table
-    assert "| image-only student | picture | none: it reads the picture only, and this request has none |" in table
-    assert "| your student | picture + text | not asked yet: press Ask both models |" in table
+    assert "| picture-only student | picture | none: it reads the picture only, and this request has none |" in table
+    assert "| your student | picture + text | not asked yet: ask again |" in table
     assert page.others_markdown(answer, {}) == ""
 
 
@@ -123,8 +124,8 @@ def test_the_results_table_shows_each_model_on_the_modalities_it_reads():
     }}
     frame = results.results_frame(metrics).set_index("model")
     assert list(frame.columns[:3]) == ["test accuracy", "picture only", "text only"]
-    assert frame.loc["student_image", ["picture only", "text only"]].tolist() == ["0.550", ""]
-    assert frame.loc["student_text", ["picture only", "text only"]].tolist() == ["", "0.650"]
+    assert frame.loc["picture-only student", ["picture only", "text only"]].tolist() == ["0.550", ""]
+    assert frame.loc["text-only student", ["picture only", "text only"]].tolist() == ["", "0.650"]
 
 
 @pytest.mark.parametrize(
@@ -153,5 +154,5 @@ def test_how_each_model_learned_is_read_from_its_checkpoint(config, summary):
 def test_the_shipped_models_all_have_a_summary():
     names = list(results.load_metrics(CHECKPOINTS / "metrics.json")["models"])
     table = results.training_table(CHECKPOINTS, names)
-    assert list(table["model"]) == names and all(table["how it learned"])
-    assert table.set_index("model").loc["student_scratch", "how it learned"].startswith("labels only")
+    assert list(table["model"]) == [display_name(n) for n in names] and all(table["how it learned"])
+    assert table.set_index("model").loc["same student, labels only", "how it learned"].startswith("labels only")

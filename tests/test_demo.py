@@ -48,27 +48,50 @@ def test_soft_label_frame_is_the_distribution_at_the_temperature_in_class_order(
     assert frame["probability"].sum() == pytest.approx(1.0)
 
 
-def test_verdict_says_whether_they_agree_and_gives_the_kl_at_t():
+def test_verdict_says_in_plain_words_whether_they_agree_and_how_far_apart():
     agreeing = prediction()
     assert "They agree" in page.verdict(agreeing) and "both say Food" in page.verdict(agreeing)
-    assert f"at T = 2: **{agreeing.kl_teacher_student:.3f}** nats" in page.verdict(agreeing)
+    assert "The student answered 50x faster" in page.verdict(agreeing)
+    assert f"at T = 2 (KL divergence, 0 = identical): **{agreeing.kl_teacher_student:.3f}**" in page.verdict(agreeing)
     disagreeing = prediction(student_logits=(3.0, 0.0, 0.0))
     assert "They disagree" in page.verdict(disagreeing)
     assert "the teacher says Food, the student Animals" in page.verdict(disagreeing)
 
 
-def test_comparison_markdown_is_the_verdict_then_a_table_row_per_quantity():
+def test_comparison_markdown_is_a_table_row_per_quantity():
     text = page.comparison_markdown(prediction(), TEACHER, STUDENT)
-    assert text.startswith(page.verdict(prediction()))
-    assert "| | teacher | student |" in text and "| speed-up | baseline | 50x faster |" in text
+    assert text.startswith("| | teacher | student |") and "| speed-up | baseline | 50x faster |" in text
 
 
-def test_notes_say_what_was_used_and_what_was_missing():
-    assert page.notes(prediction()) == "Both models answered from the image and text."
-    text_only = prediction(used=("text",), notes=["No image: both models answered from the text alone."])
-    assert page.notes(text_only) == "Both models answered from the text. No image: both models answered from the text alone."
+def test_notes_say_what_was_used_and_what_was_missing_once():
+    assert page.notes(prediction()) == "Both models answered from the picture and text."
+    text_only = prediction(used=("text",), notes=["No picture was given."])
+    assert page.notes(text_only) == "Both models answered from the text. No picture was given."
     # Gradio's example cache escapes text starting with "-", "=", "+" or "@": the notes never do.
     assert page.notes(text_only)[0].isalpha()
+
+
+def test_the_chart_puts_each_models_bar_side_by_side_per_class_with_t_in_its_title():
+    p = prediction()
+    chart = page.soft_label_chart(p)
+    assert "Soft labels at temperature T = 2" in chart
+    assert chart.count('class="kd-row') == len(CLASSES)
+    for cls in CLASSES:
+        for who, answer_ in (("teacher", p.teacher), ("student", p.student)):
+            assert f'class="kd-bar kd-{who}" style="width:{100 * answer_.soft_probs[cls]:.1f}%"' in chart
+    assert "<script" not in page.soft_label_chart(Prediction(p.teacher, p.student, 2.0, CLASSES, ("text",)), ("<script>", "b"))
+
+
+def test_an_unfamiliar_picture_gets_a_plain_warning_and_a_familiar_one_none():
+    p = prediction()
+    assert page.unfamiliar_warning(p) == ""  # no picture score at all
+    familiar = Prediction(p.teacher, p.student, 2.0, CLASSES, ("image",), familiarity=(0.8, 0.6))
+    assert not familiar.unfamiliar and page.unfamiliar_warning(familiar) == ""
+    odd = Prediction(p.teacher, p.student, 2.0, CLASSES, ("image",), familiarity=(0.41, 0.6))
+    warning = page.unfamiliar_warning(odd, clipart_agreement=0.7)
+    assert odd.unfamiliar and "unlike the emoji these models learnt from" in warning
+    assert "0.41" in warning and "0.60" in warning and "70.0%" in warning
+    assert Prediction.from_dict(odd.to_dict()).familiarity == (0.41, 0.6)
 
 
 def test_top_classes_are_the_probabilities_at_t_1():

@@ -9,7 +9,7 @@ from conftest import ROOT
 from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixture)
 from demo_helpers import shared_predictor
 from kd.data import MultimodalDataset
-from kd.examples import Example, choose, example_rows, find_in_dataset, first_disagreement, load_examples
+from kd.examples import Example, choose, example_rows, find_in_dataset, load_examples, split_by_agreement
 
 EXAMPLES = ROOT / "examples"
 
@@ -55,19 +55,18 @@ def test_examples_are_small_enough_to_commit(examples):
 
 
 def test_example_rows_are_the_demos_inputs(examples):
-    rows = example_rows(EXAMPLES, 4.0)
+    rows = example_rows(EXAMPLES)
     assert len(rows) == len(examples)
-    for (path, text, temperature, modalities), example in zip(rows, examples):
-        assert path.endswith(example.file) and text == example.text
-        assert (temperature, modalities) == (4.0, "image+text")
-    assert example_rows(EXAMPLES / "missing", 4.0) == []
+    for (path, text, modalities), example in zip(rows, examples):
+        assert path.endswith(example.file) and text == example.text and modalities == "image+text"
+    assert example_rows(EXAMPLES / "missing") == []
 
 
-def test_first_disagreement_is_where_the_page_opens():
+def test_the_page_opens_on_agreement_and_offers_disagreements_apart():
     agree = Example("a.png", "a", "X", "s", "1", teacher="X", student="X")
     disagree = Example("b.png", "b", "X", "s", "2", teacher="X", student="Y")
-    assert first_disagreement([agree, disagree]) == 1
-    assert first_disagreement([agree]) == 0
+    assert split_by_agreement([disagree, agree]) == ([agree], [disagree])
+    assert split_by_agreement([agree]) == ([agree], [])
 
 
 def toy_test_split() -> MultimodalDataset:

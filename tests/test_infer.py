@@ -65,9 +65,9 @@ def test_json_round_trip_keeps_everything_the_page_needs(predictor):
 
 def test_one_missing_modality_is_answered_from_the_other_and_said(predictor):
     text_only = predictor.predict(None, "red apple")
-    assert text_only.used == ("text",) and "No image" in " ".join(text_only.notes)
+    assert text_only.used == ("text",) and "No picture was given." in " ".join(text_only.notes)
     image_only = predictor.predict(EXAMPLE_PICTURE, "")
-    assert image_only.used == ("image",) and "No text" in " ".join(image_only.notes)
+    assert image_only.used == ("image",) and "No text was given." in " ".join(image_only.notes)
 
 
 def test_nothing_to_answer_is_a_clear_input_error(predictor):

@@ -14,7 +14,7 @@ from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixt
 from demo_helpers import CHECKPOINTS, assert_clear_message
 from kd import live, live_page, record
 from kd.checkpoint import weights_sha256
-from kd.layout import TEACHER_OUTPUTS_FILE
+from kd.layout import EXPORTED, TEACHER_OUTPUTS_FILE, display_name
 from kd.checkpoint import read_config
 from kd.config import DataConfig, from_dict
 from kd.distill import Distiller
@@ -159,7 +159,7 @@ def test_a_record_of_other_data_or_another_teacher_is_refused(recorded, tiny_dat
         (dict(label_fraction=0.0), "The labelled fraction must be between 5% and 100% (got 0%)."),
         (dict(label_fraction=None), "The labelled fraction must be between 5% and 100% (got None)."),
         (dict(temperature=0.5), "The temperature T must be between 1 and 20 (got 0.5)."),
-        (dict(student_init="pretrained"), "The student starts from random or teacher weights, not 'pretrained'."),
+        (dict(student_init="pretrained"), "The student starts from random, teacher, distilled weights, not 'pretrained'."),
     ],
 )
 def test_settings_out_of_range_get_a_clear_message(settings, message):
@@ -358,9 +358,9 @@ def test_the_status_lines_give_the_numbers_of_the_run():
 def test_the_comparison_lists_the_shipped_models_then_the_visitors_student():
     metrics = load_metrics(CHECKPOINTS / "metrics.json")
     frame = live_page.comparison_frame(metrics, CHECKPOINTS)
-    assert list(frame["model"]) == list(metrics["models"])
-    assert frame.set_index("model").loc["student", "test accuracy"] == f"{metrics['models']['student']['accuracy']:.3f}"
-    assert "labels only" in frame.set_index("model").loc["student_scratch", "how it learned"]
+    assert list(frame["model"]) == [display_name(name) for name in metrics["models"] if name not in EXPORTED]
+    assert frame.set_index("model").loc[display_name("student"), "test accuracy"] == f"{metrics['models']['student']['accuracy']:.3f}"
+    assert "labels only" in frame.set_index("model").loc["same student, labels only", "how it learned"]
     test = {"accuracy": 0.5, "agreement": 0.625, "kl_to_teacher": 1.25}
     result = live.LiveResult(create_model("student", num_classes=9), LiveSettings(alpha=0.5, label_fraction=0.05, epochs=2), HISTORY, test, 1.0, 10)
     mine = live_page.comparison_frame(metrics, CHECKPOINTS, result).iloc[-1]
@@ -400,3 +400,7 @@ def test_a_default_run_on_the_real_data_ends_within_the_time_limit(shipped_lab):
     assert result.seconds <= live.TIME_LIMIT_S
     assert result.stopped or len(rows) == LiveSettings().epochs
     assert result.test["accuracy"] > 1 / len(data.dataset.classes) and not math.isnan(result.test["kl_to_teacher"])
+
+
+def test_the_status_says_which_epoch_is_training_from_the_first_second():
+    assert live_page.training_line(1, LiveSettings(epochs=8), 0.4) == "Training epoch 1 of 8 (0 s)…"

@@ -4,6 +4,7 @@ import json
 
 from conftest import CHECKPOINTS
 from kd import results
+from kd.layout import display_name
 
 
 def metrics(**teacher_overrides) -> dict:
@@ -23,7 +24,7 @@ def metrics(**teacher_overrides) -> dict:
 
 def test_results_frame_formats_every_model_row():
     frame = results.results_frame(metrics())
-    assert list(frame["model"]) == ["teacher", "student"]
+    assert list(frame["model"]) == ["teacher", "student (taught by the teacher)"]  # the names the page uses
     teacher = frame.iloc[0]
     assert teacher["test accuracy"] == "0.900" and teacher["macro-F1"] == "0.800"
     assert teacher["parameters"] == "2.50 M" and teacher["size on disk"] == "10.0 MB"
@@ -32,12 +33,12 @@ def test_results_frame_formats_every_model_row():
 
 def test_per_class_frames_skip_classes_a_model_never_saw():
     long = results.per_class_frame(metrics())
-    assert len(long) == 3 and set(long["model"]) == {"teacher", "student"}
+    assert len(long) == 3 and set(long["model"]) == {"teacher", "student (taught by the teacher)"}
     by_model = results.per_class_by_model(metrics())
     assert list(by_model["student"]["class"]) == ["A"]
     table = results.per_class_table(metrics())
-    assert list(table.columns) == ["class", "teacher", "student"]
-    assert table.set_index("class").loc["B", "student"] == "" and table.set_index("class").loc["A", "teacher"] == "1.000"
+    assert list(table.columns) == ["class", "teacher", "student (taught by the teacher)"]
+    assert table.set_index("class").loc["B", "student (taught by the teacher)"] == "" and table.set_index("class").loc["A", "teacher"] == "1.000"
 
 
 def test_curve_frame_has_one_row_per_model_and_epoch_that_recorded_the_metric():
@@ -46,17 +47,17 @@ def test_curve_frame_has_one_row_per_model_and_epoch_that_recorded_the_metric():
         "student": [{"epoch": 1, "val_accuracy": 0.4, "val_agreement": 0.6, "loss": 3.0}],
     }
     accuracy = results.curve_frame(histories, "val_accuracy")
-    assert accuracy.values.tolist() == [[1, 0.5, "teacher"], [2, 0.7, "teacher"], [1, 0.4, "student"]]
-    assert results.curve_frame(histories, "val_agreement")["model"].tolist() == ["student"]
+    assert accuracy.values.tolist() == [[1, 0.5, "teacher"], [2, 0.7, "teacher"], [1, 0.4, "student (taught by the teacher)"]]
+    assert results.curve_frame(histories, "val_agreement")["model"].tolist() == ["student (taught by the teacher)"]
     assert results.curve_frame(histories, "no_such_metric").empty
 
 
 def test_shipped_metrics_and_histories_fill_the_tab():
     shipped = results.load_metrics(CHECKPOINTS / "metrics.json")
     frame = results.results_frame(shipped)
-    assert set(frame["model"]) >= {"teacher", "student", "student_scratch"}
-    for name, row in frame.set_index("model").iterrows():
-        assert row["test accuracy"] == f"{shipped['models'][name]['accuracy']:.3f}"
+    assert set(frame["model"]) >= {display_name(n) for n in ("teacher", "student", "student_scratch")}
+    for name, row in zip(shipped["models"], frame.to_dict("records")):
+        assert row["model"] == display_name(name) and row["test accuracy"] == f"{shipped['models'][name]['accuracy']:.3f}"
     histories = results.training_histories(CHECKPOINTS, list(shipped["models"]))
     for name, history in histories.items():
         config = json.loads((CHECKPOINTS / name / "config.json").read_text())
@@ -68,7 +69,7 @@ def test_shipped_metrics_and_histories_fill_the_tab():
 def test_model_colours_are_stable_and_distinct():
     colors = results.model_colors(["teacher", "student", "student_scratch"])
     assert len(set(colors.values())) == 3
-    assert results.model_colors(["teacher", "student"]) == {k: colors[k] for k in ("teacher", "student")}
+    assert results.model_colors(["teacher", "student"]) == {k: colors[k] for k in ("teacher", display_name("student"))}
 
 
 
@@ -85,3 +86,15 @@ def test_a_missing_or_broken_metrics_file_gets_a_sentence_saying_how_to_write_it
         assert "python -m kd evaluate --json" in str(refused.value)
     path.write_text(json.dumps(metrics()))
     assert results.load_metrics(path)["models"]["teacher"]["accuracy"] == 0.9
+
+
+def test_the_headline_says_smaller_faster_and_how_often_the_student_follows():
+    m = metrics()
+    m["models"]["teacher"].update(params=27_000_000)
+    m["models"]["student"].update(params=1_000_000, agreement=0.87, out_of_domain={"picture+text": {"agreement": 0.7}})
+    m["models"]["student_scratch"] = {**m["models"]["student"], "agreement": 0.73, "out_of_domain": {"picture+text": {"agreement": 0.44}}}
+    line = results.headline(m)
+    assert line.startswith("The student is 27x smaller and 20x faster")
+    assert "picks the teacher's answer for 87% of emoji it has never seen (70% of clip art)" in line
+    assert line.endswith("the same student taught by labels alone: 73% (44%).")
+    assert results.headline({"models": {}}) == ""
