@@ -8,6 +8,7 @@
     experiments    the distillation study: which methods beat labels alone, over seeds
     report         write the results and the study's tables into the README
     examples       pick the demo's held-out examples (some the models disagree on)
+    export         the student as ONNX (and int8), with its preprocessing contract
 
 Errors a user can fix (bad data, a broken checkpoint, missing weights) are printed as one
 clear message and exit with status 2, never as a traceback.
@@ -20,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from kd import distributed
 from kd.backbones import BackboneError
 from kd.checkpoint import CheckpointError, load_checkpoint
 from kd.clipart import ClipartMissing
@@ -27,6 +29,7 @@ from kd.compress import INITS
 from kd.config import DISTILL, STUDENT_TRAIN, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig, from_dict
 from kd.data import DataError, dataset_card, load_dataset
 from kd.images import ImageError
+from kd.layout import Layout
 from kd.models import MODELS
 from kd.train import ResumeError
 
@@ -94,16 +97,30 @@ def cmd_distill(a: argparse.Namespace) -> int:
         raise CheckpointError(f"{a.teacher} holds a {teacher_config['kind']}, not a teacher.")
     data = from_dict(DataConfig, teacher_config["data"])
     teaches = a.alpha > 0  # a transfer set has no labels: without the teacher it teaches nothing
+    # The picture hint needs a picture branch in the student and an image backbone in the teacher.
+    reads_pictures = "image" in MODELS[a.student].defaults.get("modalities", ("image",))
+    hint = a.picture_hint if teaches and reads_pictures and teacher.is_teacher else 0.0
+    # Transfer pictures need the teacher's image backbone to answer them (the classic MLP has none).
+    pictures = teaches and teacher.is_teacher
     config = DistillConfig(
-        temperature=a.temperature, alpha=a.alpha, hint_weight=a.hint_weight, transfer=a.transfer and teaches,
-        words=a.words, pictures=a.pictures and teaches, views=a.views if teaches else 0, student_init=a.student_init,
+        temperature=a.temperature, alpha=a.alpha, hint_weight=a.hint_weight, picture_hint=hint,
+        transfer=a.transfer and teaches,
+        words=a.words, transfer_batch=a.transfer_batch, pictures=a.pictures and pictures, views=a.views if pictures else 0,
+        student_init=a.student_init,
     )
-    _, info = distill(
-        teacher, data, _train_config(a), config, student=a.student, out=a.out, teacher_ref=teacher_reference(a.teacher), resume=a.resume
-    )
-    best = max(r["val_accuracy"] for r in info["history"])
-    how = "on labels alone" if config.alpha == 0 else f"with KD (T={config.temperature:g}, alpha={config.alpha:g})"
-    print(f"saved {a.student} trained {how} to {a.out}: best val accuracy {best:.3f} in {info['train_seconds']:.0f} s")
+    world = distributed.setup()  # several processes under torchrun, else one
+    try:
+        _, info = distill(
+            teacher, data, _train_config(a), config, student=a.student, out=a.out, teacher_ref=teacher_reference(a.teacher),
+            resume=a.resume, world=world,
+        )
+    finally:
+        distributed.teardown(world)
+    if world.main:
+        best = max(r["val_accuracy"] for r in info["history"])
+        how = "on labels alone" if config.alpha == 0 else f"with KD (T={config.temperature:g}, alpha={config.alpha:g})"
+        on = f" on {world.size} processes" if world.distributed else ""
+        print(f"saved {a.student} trained {how}{on} to {a.out}: best val accuracy {best:.3f} in {info['train_seconds']:.0f} s")
     return 0
 
 
@@ -144,7 +161,7 @@ def cmd_report(a: argparse.Namespace) -> int:
     from kd.report import update_readme
 
     update_readme(Path(a.readme), Path(a.checkpoints), Path(a.experiments))
-    print(f"updated {a.readme} from {a.checkpoints}/metrics.json and {a.experiments}/tables.json")
+    print(f"updated {a.readme} from {Layout(a.checkpoints).metrics} and {a.experiments}/tables.json")
     return 0
 
 
@@ -152,6 +169,14 @@ def cmd_examples(a: argparse.Namespace) -> int:
     from kd.examples import main as write_examples
 
     return write_examples(["--out", a.out, "--checkpoints", a.checkpoints])
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from kd.export import export_folder
+
+    for path in export_folder(a.checkpoints, a.out, a.quantize):
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {path.with_suffix('.json').name}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,32 +193,35 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(p)
     _train_args(p, TEACHER_TRAIN)
     p.add_argument("--model", default="teacher", choices=[n for n, s in MODELS.items() if s.kind == "teacher"])
-    p.add_argument("--out", default="checkpoints/teacher")
+    p.add_argument("--out", default=str(Layout().teacher))
     p.set_defaults(run=cmd_train_teacher)
 
     p = sub.add_parser("distill", help="train a student from the teacher (--alpha 0: labels only)")
     _train_args(p, STUDENT_TRAIN)
-    p.add_argument("--teacher", default="checkpoints/teacher")
+    p.add_argument("--teacher", default=str(Layout().teacher))
     p.add_argument("--student", default="student", choices=[n for n, s in MODELS.items() if s.kind == "student"])
     p.add_argument("--temperature", type=float, default=DISTILL.temperature)
     p.add_argument("--alpha", type=float, default=DISTILL.alpha, help="weight of the KD term; 0 trains on labels alone")
     p.add_argument("--hint-weight", type=float, default=DISTILL.hint_weight, help="weight of the hint loss on the fused embeddings")
+    p.add_argument("--picture-hint", type=float, default=DISTILL.picture_hint,
+                   help="weight of the hint matching the student's picture features to the teacher's image features")
     p.add_argument("--transfer", action=argparse.BooleanOptionalAction, default=DISTILL.transfer,
                    help="also distil on unlabelled vocabulary words and picture+word pairs (kd/transfer.py)")
     p.add_argument("--words", type=int, default=DISTILL.words,
                    help="with --transfer: this many common English words (wordfreq) join the transfer set")
     p.add_argument("--pictures", action=argparse.BooleanOptionalAction, default=DISTILL.pictures,
                    help="distil on clip art that is not emoji too (kd/clipart.py; needs Debian's openclipart-png)")
+    p.add_argument("--transfer-batch", type=int, default=DISTILL.transfer_batch, help="transfer examples per step")
     p.add_argument("--views", type=int, default=DISTILL.views,
                    help="augmented views per transfer picture, the teacher shown each view (kd/augment.py)")
     p.add_argument("--student-init", choices=INITS, default=DISTILL.student_init,
                    help="the student's token vectors: random, or from the teacher's text encoder: its input "
                         "embeddings ('teacher') or its outputs per token ('distilled', Model2Vec's method)")
-    p.add_argument("--out", default="checkpoints/student")
+    p.add_argument("--out", default=str(Layout().student))
     p.set_defaults(run=cmd_distill)
 
     p = sub.add_parser("evaluate", help="evaluate every checkpoint in a folder")
-    p.add_argument("--checkpoints", default="checkpoints")
+    p.add_argument("--checkpoints", default=str(Layout().root))
     p.add_argument("--json", help="write the metrics to this JSON file")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--no-speed", action="store_true", help="skip latency and throughput")
@@ -201,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_evaluate)
 
     p = sub.add_parser("reproduce", help="train and evaluate everything into a folder")
-    p.add_argument("--out", default="checkpoints")
+    p.add_argument("--out", default=str(Layout().root))
     p.set_defaults(run=cmd_reproduce)
 
     p = sub.add_parser("experiments", help="the distillation study (resumable; about 2 hours on 2 cores)")
@@ -213,15 +241,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_experiments)
 
     p = sub.add_parser("report", help="write the README's results and study tables")
-    p.add_argument("--checkpoints", default="checkpoints")
+    p.add_argument("--checkpoints", default=str(Layout().root))
     p.add_argument("--experiments", default="experiments", help="the study's folder (tables.json)")
     p.add_argument("--readme", default="README.md")
     p.set_defaults(run=cmd_report)
 
     p = sub.add_parser("examples", help="write the demo's examples (held-out test emoji) to a folder")
     p.add_argument("--out", default="examples")
-    p.add_argument("--checkpoints", default="checkpoints")
+    p.add_argument("--checkpoints", default=str(Layout().root))
     p.set_defaults(run=cmd_examples)
+
+    p = sub.add_parser("export", help="export the student as ONNX (python -m kd evaluate then measures it too)")
+    p.add_argument("--checkpoints", default=str(Layout().root))
+    p.add_argument("--out", default=None, help="folder for student.onnx (default: <checkpoints>/onnx)")
+    p.add_argument("--quantize", choices=("int8",), default=None, help="also write an int8 model (onnxruntime dynamic quantization)")
+    p.set_defaults(run=cmd_export)
     return parser
 
 

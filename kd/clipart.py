@@ -24,7 +24,6 @@ import hashlib
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import torch

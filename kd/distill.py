@@ -9,6 +9,10 @@ A step returns the student's logits and its named, already weighted losses:
 - `loss_kd`   = alpha * T^2 * KL(p_teacher^T || p_student^T)   (`kd.losses.kd_loss`)
 - `loss_ce`   = (1 - alpha) * CE(student, labels), over the examples whose labels may be used
 - `loss_hint` = hint_weight * hint loss on the fused embeddings  (only if hint_weight > 0)
+- `loss_picture_hint` = picture_hint * hint loss between the student's picture features,
+  projected, and the teacher's image-backbone features, on every example showing a picture
+  (training and transfer; only if picture_hint > 0): 1,280 numbers per picture to match
+  instead of 9 probabilities
 - `loss_kd_transfer` = alpha * T^2 * KL on a batch of unlabelled transfer examples
   (`kd.transfer`; only if a transfer set is given)
 With alpha = 0 the teacher is never consulted: the student learns from labels alone.
@@ -22,7 +26,7 @@ from torch import nn
 
 from kd.config import DistillConfig
 from kd.losses import hint_loss, kd_loss
-from kd.models import MultimodalClassifier
+from kd.models import Features, MultimodalClassifier
 from kd.train import Batch, drop_modalities, features_from_batch
 from kd.transfer import TransferSet
 
@@ -52,10 +56,14 @@ class Distiller(nn.Module):
         if transfer is not None and config.alpha == 0:
             raise ValueError("a transfer set has no labels: it needs alpha > 0")
         self.transfer = transfer
-        self.hint_proj = None
+        self.hint_proj = self.picture_proj = None
         if config.hint_weight > 0:
             # Projects the student's fused embedding to the teacher's width (FitNets' regressor).
             self.hint_proj = nn.Linear(student.fused_dim, teacher.fused_dim)
+        if config.picture_hint > 0:
+            if "image" not in student.modalities or not teacher.is_teacher:
+                raise ValueError("picture_hint needs a student that sees pictures and a teacher with an image backbone")
+            self.picture_proj = nn.Linear(student.image_dim, teacher.image_backbone.out_dim)
 
     @property
     def generators(self) -> list[torch.Generator]:
@@ -69,9 +77,19 @@ class Distiller(nn.Module):
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         params = list(self.student.parameters())
-        return params + (list(self.hint_proj.parameters()) if self.hint_proj is not None else [])
+        for proj in (self.hint_proj, self.picture_proj):
+            params += list(proj.parameters()) if proj is not None else []
+        return params
 
-    def __call__(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _picture_hint(self, features: Features, teacher_image: torch.Tensor) -> torch.Tensor:
+        """The hint on the picture branch, over the examples that show a picture."""
+        shown = features.has_image
+        if not shown.any():
+            return teacher_image.sum() * 0
+        return self.config.picture_hint * hint_loss(self.picture_proj(features.image[shown]), teacher_image[shown])
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """`forward_train`: through `nn.Module.__call__`, so DDP can wrap the Distiller."""
         return self.forward_train(batch)
 
     def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -80,10 +98,11 @@ class Distiller(nn.Module):
         keep_image, keep_text = drop_modalities(len(labels), self.modality_dropout, self.generator)
 
         inputs = {k: batch[k] for k in STUDENT_INPUTS if k in batch}
-        student_logits, student_fused = self.student.forward_head(
-            self.student.forward_features(inputs).masked(keep_image, keep_text)
-        )
+        features = self.student.forward_features(inputs).masked(keep_image, keep_text)
+        student_logits, student_fused = self.student.forward_head(features)
         losses = {}
+        if self.picture_proj is not None:
+            losses["loss_picture_hint"] = self._picture_hint(features, batch["teacher_image"])
         alpha, temperature = self.config.alpha, self.config.temperature
         if alpha < 1:
             ce = F.cross_entropy(student_logits[labelled], labels[labelled]) if labelled.any() else student_logits.sum() * 0
@@ -98,14 +117,18 @@ class Distiller(nn.Module):
             if self.hint_proj is not None:
                 losses["loss_hint"] = self.config.hint_weight * hint_loss(self.hint_proj(student_fused), teacher_fused)
         if self.transfer is not None:
-            losses["loss_kd_transfer"] = alpha * self._transfer_kd(self.transfer.sample(self.config.transfer_batch))
+            losses.update(self._transfer_losses(self.transfer.sample(self.config.transfer_batch)))
         return student_logits, losses
 
-    def _transfer_kd(self, batch: Batch) -> torch.Tensor:
-        """KD on unlabelled transfer examples: the student matches the teacher on the same inputs."""
+    def _transfer_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """KD (and the picture hint) on unlabelled transfer examples: the student matches the
+        teacher on the same inputs."""
         inputs = {k: batch[k] for k in STUDENT_INPUTS if k in batch}
         features = self.student.forward_features(inputs).masked(batch["has_image"], batch["has_text"])
         student_logits, _ = self.student.forward_head(features)
         with torch.no_grad():
             teacher_logits, _ = self.teacher.forward_head(features_from_batch(batch, "teacher_"))
-        return kd_loss(student_logits, teacher_logits, self.config.temperature)
+        losses = {"loss_kd_transfer": self.config.alpha * kd_loss(student_logits, teacher_logits, self.config.temperature)}
+        if self.picture_proj is not None:
+            losses["loss_picture_hint_transfer"] = self._picture_hint(features, batch["teacher_image"])
+        return losses

@@ -29,6 +29,7 @@ from kd.config import DataConfig, from_dict
 from kd.data import MultimodalDataset, load_dataset
 from kd.features import teacher_features
 from kd.images import load_canonical
+from kd.layout import Layout
 from kd.losses import kl_divergence
 from kd.models import MultimodalClassifier
 
@@ -217,7 +218,7 @@ def find_checkpoints(folder: str | Path) -> dict[str, Path]:
 
 
 def evaluate_folder(
-    folder: str | Path = "checkpoints",
+    folder: str | Path = Layout().root,
     split: str = "test",
     speed: bool = True,
     threads: int | None = None,
@@ -238,6 +239,13 @@ def evaluate_folder(
         raise CheckpointError(f"{folder} has no teacher checkpoint: agreement and KL need one.")
     teacher_name = "teacher" if "teacher" in teachers else teachers[0]
     models = {name: load_checkpoint(path)[0] for name, path in paths.items()}
+    # The student as deployed (`python -m kd export`), when its export is in the folder.
+    files = {}
+    if "student" in models:
+        from kd.export import exported_students
+
+        for name, (model, path) in exported_students(folder, models["student"]).items():
+            models[name], files[name] = model, path
 
     data_config = from_dict(DataConfig, configs[teacher_name]["data"])
     dataset = load_dataset(data_config, progress=progress)
@@ -268,8 +276,11 @@ def evaluate_folder(
         row["params"] = model.num_params()
         if check is not None:
             row["out_of_domain"] = ood[name]
-        row["size_mb"] = size_on_disk_mb(paths[name], model)
-        row["checkpoint_mb"] = checkpoint_size_mb(paths[name])
+        if name in files:  # an exported student: its one file is all it needs
+            row["size_mb"] = row["checkpoint_mb"] = files[name].stat().st_size / 1e6
+        else:
+            row["size_mb"] = size_on_disk_mb(paths[name], model)
+            row["checkpoint_mb"] = checkpoint_size_mb(paths[name])
         results[name] = row
 
     settings = {

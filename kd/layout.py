@@ -9,6 +9,10 @@
         metrics.json                  `python -m kd evaluate --json` of all of them
         reproduce.json                how long `python -m kd reproduce` took, per stage
         teacher_outputs.safetensors   the teacher's recorded answers (kd.record), for the live tab
+        familiar_pictures.safetensors the teacher's features of sample training pictures (kd.familiar),
+                                      to say when an uploaded picture is unlike them
+        onnx/student.onnx             the student exported by `python -m kd export` (kd.export),
+        onnx/student.int8.onnx        and quantized to int8, each with its contract (.json)
 
 Everything else (the app, the CLI, the pipeline, the tests) asks a `Layout` for a path
 instead of spelling a name.
@@ -31,9 +35,31 @@ SHIPPED = (TEACHER, STUDENT, SCRATCH, IMAGE_STUDENT, TEXT_STUDENT)
 # Students that answer beside the multimodal one in the demo, when their checkpoints are there.
 OTHER_STUDENTS = (IMAGE_STUDENT, TEXT_STUDENT)
 
+# `python -m kd evaluate` rows for the exported student (kd.export), and what each is made from.
+EXPORTED = {"student_onnx": (STUDENT, "exported to ONNX"), "student_onnx_int8": (STUDENT, "exported to ONNX, int8")}
+
+# What the page calls each model: plain words, the same in every tab (the folder names
+# above are the technical names, in the README and the API).
+DISPLAY_NAMES = {
+    TEACHER: "teacher",
+    STUDENT: "student (taught by the teacher)",
+    SCRATCH: "same student, labels only",
+    IMAGE_STUDENT: "picture-only student",
+    TEXT_STUDENT: "text-only student",
+    "student_onnx": "student, exported (ONNX)",
+    "student_onnx_int8": "student, exported (ONNX int8)",
+}
+
+
+def display_name(name: str) -> str:
+    return DISPLAY_NAMES.get(name, name)
+
+
 METRICS_FILE = "metrics.json"
 REPRODUCE_FILE = "reproduce.json"
 TEACHER_OUTPUTS_FILE = "teacher_outputs.safetensors"
+FAMILIAR_FILE = "familiar_pictures.safetensors"
+ONNX_FOLDER = "onnx"
 
 
 @dataclass(frozen=True)
@@ -47,6 +73,10 @@ class Layout:
 
     def model(self, name: str) -> Path:
         return self.root / name
+
+    def config_of(self, name: str) -> Path:
+        """The checkpoint folder that describes `name` (an exported row: the model it was exported from)."""
+        return self.model(EXPORTED.get(name, (name,))[0])
 
     @property
     def teacher(self) -> Path:
@@ -67,3 +97,11 @@ class Layout:
     @property
     def teacher_outputs(self) -> Path:
         return self.root / TEACHER_OUTPUTS_FILE
+
+    @property
+    def onnx(self) -> Path:
+        return self.root / ONNX_FOLDER
+
+    @property
+    def familiar(self) -> Path:
+        return self.root / FAMILIAR_FILE

@@ -9,23 +9,24 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from kd import cache
-from kd.checkpoint import read_config, save_checkpoint
-from kd import clipart, layout
+from kd import cache, clipart, distributed, familiar, layout
 from kd.augment import cached_views, picture_features
+from kd.checkpoint import read_config, save_checkpoint
 from kd.compress import INITS, init_from_teacher
 from kd.config import CROSS_MODAL, DISTILL, SCRATCH, STUDENT_TRAIN, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig, to_dict
 from kd.data import MultimodalDataset, load_dataset
+from kd.distributed import World
 from kd.distill import STUDENT_INPUTS, Distiller
 from kd.evaluate import accuracy, agreement, dataset_logits, evaluate_folder
 from kd.features import teacher_features
-from kd.record import save_teacher_outputs
 from kd.models import MODELS, Features, MultimodalClassifier, create_model
+from kd.record import save_teacher_outputs
 from kd.train import LabelsOnly, TensorLoader, Trainer
 from kd.transfer import TransferSet, transfer_words
 
@@ -94,15 +95,7 @@ def train_teacher(
         state_path=training_state(out), generators=[step.generator],
     )
     history = trainer.fit(loader, resume=resume)
-    info = {
-        "classes": dataset.classes,
-        "data": to_dict(data),
-        "dataset": dataset.summary(),
-        "train": to_dict(train),
-        "history": history,
-        "train_seconds": time.perf_counter() - start,
-        "labelled_train_examples": len(train_idx),
-    }
+    info = _run_info(dataset, data, train, history, start, labelled_train_examples=len(train_idx))
     _save(out, teacher, model, info)
     return teacher, info
 
@@ -153,12 +146,15 @@ def distill(
     teacher_ref: dict | None = None,
     resume: bool = False,
     should_stop: Callable[[], bool] | None = None,
+    world: World = World(),
     **student_args,
 ) -> tuple[MultimodalClassifier, dict]:
     """Train a student from scratch with `config` (alpha = 0: on labels alone).
 
     `teacher_ref` (which teacher checkpoint taught it) is stored with the student. With
-    `out`, a crashed run continues with `resume=True`; `should_stop()` ends it early.
+    `out`, a crashed run continues with `resume=True`; `should_stop()` ends it early. With
+    a `world` of several processes (torchrun, kd.distributed), each trains on its share of
+    every batch, DDP averages the gradients, and rank 0 saves.
     """
     set_seed(train.seed, train.threads)
     dataset = dataset or load_dataset(data, progress=progress)
@@ -167,6 +163,8 @@ def distill(
     if MODELS[student].kind != "student":
         raise ValueError(f"{student} is not a student")
     model = create_model(student, num_classes=dataset.num_classes, **student_args)
+    if (config.pictures or config.views or config.picture_hint) and not teacher.is_teacher:
+        raise ValueError("transfer pictures, views and the picture hint need a teacher with an image backbone")
     if config.student_init not in INITS:
         raise ValueError(f"student_init must be one of {', '.join(INITS)}, not {config.student_init!r}")
     if config.student_init != "random":
@@ -179,30 +177,24 @@ def distill(
         features = teacher_features(teacher, dataset, progress=progress)
         tensors.update({k: v[train_idx] for k, v in _feature_tensors(features, "teacher_").items()})
         if config.transfer or config.views or config.pictures:
-            transfer = _transfer_set(teacher, model, dataset, train_idx, features, config, train.seed, progress)
+            # Each rank samples its own transfer examples, its share of the transfer batch.
+            config = replace(config, transfer_batch=world.share(config.transfer_batch, "transfer batch"))
+            transfer = _transfer_set(teacher, model, dataset, train_idx, features, config, train.seed + world.rank, progress)
     distiller = Distiller(teacher, model, config, train.modality_dropout, train.seed, transfer=transfer)
 
     val = dataset.split("val")
     evaluate = validation(model, val, dataset_logits(teacher, val))
-    loader = TensorLoader(tensors, train.batch_size, seed=train.seed)
+    loader = TensorLoader(tensors, train.batch_size, seed=train.seed, world=world)
     trainer = Trainer(
-        model, distiller, train, evaluate, parameters=distiller.trainable_parameters(), on_epoch=on_epoch,
-        progress=progress, desc=Path(out).name if out else student, should_stop=should_stop,
-        state_path=training_state(out), generators=distiller.generators,
+        model, distributed.wrap(distiller, world), train, evaluate, parameters=distiller.trainable_parameters(),
+        on_epoch=on_epoch, progress=progress, desc=Path(out).name if out else student, should_stop=should_stop,
+        state_path=training_state(out), generators=distiller.generators, world=world,
     )
     history = trainer.fit(loader, resume=resume)
-    info = {
-        "classes": dataset.classes,
-        "data": to_dict(data),
-        "dataset": dataset.summary(),
-        "train": to_dict(train),
-        "distill": to_dict(config),
-        "teacher": teacher_ref,
-        "history": history,
-        "train_seconds": time.perf_counter() - start,
-        "labelled_train_examples": int(tensors["labelled"].sum()),
-    }
-    _save(out, model, student, info)
+    info = _run_info(dataset, data, train, history, start, distill=to_dict(config), teacher=teacher_ref,
+                     labelled_train_examples=int(tensors["labelled"].sum()))
+    if world.main:
+        _save(out, model, student, info)
     return model, info
 
 
@@ -243,8 +235,9 @@ def transfer_pictures(
 
 def reproduce(out: str | Path = layout.DEFAULT_ROOT, data: DataConfig | None = None, progress: bool = True) -> dict:
     """From nothing to every model of `kd.layout.SHIPPED` in `out`, the teacher's recorded
-    answers (for the live tab), `metrics.json` (the evaluation) and `reproduce.json` (how
-    long each stage took)."""
+    answers (for the live tab), the reference that says when a picture is unlike the
+    training pictures (`kd.familiar`), `metrics.json` (the evaluation) and `reproduce.json`
+    (how long each stage took)."""
     folder = layout.Layout(out)
     data = data or DataConfig()
     cold_cache = not any(cache.cache_dir().glob("*/*.safetensors"))
@@ -259,6 +252,9 @@ def reproduce(out: str | Path = layout.DEFAULT_ROOT, data: DataConfig | None = N
     t = lap("data", t)
     teacher, _ = train_teacher(data, out=folder.teacher, progress=progress, dataset=dataset)
     save_teacher_outputs(teacher, dataset, folder.teacher_outputs)
+    labelled_like_emoji = clipart.available() and data.source == "emoji" and data.label == "category"
+    check = clipart.check_dataset(dataset.classes, data.image_size, progress) if labelled_like_emoji else None
+    familiar.fit(teacher, dataset, check).save(folder.familiar)
     t = lap(layout.TEACHER, t)
     ref = teacher_reference(folder.teacher)
     students = {
@@ -283,6 +279,14 @@ def reproduce(out: str | Path = layout.DEFAULT_ROOT, data: DataConfig | None = N
     }
     write_json(folder.reproduce, timing)
     return metrics
+
+
+def _run_info(dataset: MultimodalDataset, data: DataConfig, train: TrainConfig, history: list[dict], start: float, **extra) -> dict:
+    """What a checkpoint records about the run that made it, besides the model."""
+    return {
+        "classes": dataset.classes, "data": to_dict(data), "dataset": dataset.summary(), "train": to_dict(train),
+        **extra, "history": history, "train_seconds": time.perf_counter() - start,
+    }
 
 
 def _save(out: str | Path | None, model: MultimodalClassifier, name: str, info: dict) -> None:

@@ -22,14 +22,17 @@ def fake_rows(accuracy_of) -> list[dict]:
 
 def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     runs = study()
-    main = [r for r in runs if r.table == "main" and r.setting.name == "all labels"]
-    for name in ("labels only", "logit KD", "KD + hint (fused embedding)", "shipped: init + KD + transfer"):
-        assert sorted(r.seed for r in main if r.method.name == name) == list(SEEDS), name
-    shipped = next(r for r in main if r.method.name.startswith("shipped"))
+    fidelity = [r for r in runs if r.table == "fidelity"]
+    for name in ("labels only", "first recipe: init + KD + vocabulary words", "shipped: all of the above"):
+        assert sorted(r.seed for r in fidelity if r.method.name == name) == list(SEEDS), name
+    one_part = [r for r in fidelity if r.method.name.startswith("first +")]
+    assert len(one_part) == 4 and all(r.seed == SEEDS[0] for r in one_part)
+    shipped = next(r for r in fidelity if r.method.name.startswith("shipped"))
     assert shipped.method.distill == DISTILL
     # the sweeps reuse the shipped run at its own T and alpha instead of training it again
     same = [r for r in runs if r.key() == shipped.key()]
-    assert {r.table for r in same} == {"main", "temperature", "alpha", "size"}
+    assert {r.table for r in same} == {"fidelity", "temperature", "alpha", "size"}
+    assert {r.table for r in study(tables=("fidelity",))} == {"fidelity"}
 
 
 def test_runs_that_differ_have_different_keys():
@@ -41,17 +44,19 @@ def test_runs_that_differ_have_different_keys():
 
 def test_summarize_averages_over_seeds_in_the_study_order():
     rows = fake_rows(lambda run: 0.7 + 0.01 * run.seed + (0.1 if run.method.name.startswith("shipped") else 0.0))
+    for row in rows:
+        row.update(ood_agreement=0.6, ood_agreement_picture=0.5)
     tables = summarize(rows)
-    main = tables["main"]
-    assert [r["method"] for r in main[:2]] == ["labels only", "logit KD"]
-    labels = main[0]
+    fidelity = tables["fidelity"]
+    assert [r["method"] for r in fidelity[:2]] == ["labels only", "first recipe: init + KD + vocabulary words"]
+    labels = fidelity[0]
     assert labels["seeds"] == [0, 1, 2]
     assert labels["test_accuracy"]["mean"] == pytest.approx(0.71)
     assert labels["test_accuracy"]["std"] == pytest.approx(0.01)
     line = headline(tables)
-    assert "+10.0 points" in line and "3 seeds" in line
+    assert "+10.0 points" in line and "3 seeds" in line and "on clip art it never saw" in line
     markdown = tables_markdown(tables)
-    assert "0.710 ± 0.010" in markdown and "#### Temperature T" in markdown
+    assert "0.710 ± 0.010" in markdown and "#### Temperature T" in markdown and "clip art agreement, picture only" in markdown
 
 
 def test_unfinished_runs_are_left_out_of_the_tables():

@@ -24,7 +24,7 @@ def test_report_rewrites_only_what_lies_between_its_markers(tmp_path):
     update_readme(readme, ROOT / "checkpoints", experiments)
     written = readme.read_text()
     assert written.startswith("intro\n") and "middle\n" in written and written.endswith("end\n")
-    assert "old" not in written and "#### Students by setting and method" in written and "| `teacher` |" in written
+    assert "\nold\n" not in written and "old study" not in written and "#### What each part of the recipe buys" in written and "| `teacher` |" in written
 
 
 

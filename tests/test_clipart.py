@@ -1,0 +1,66 @@
+"""Clip art: held-out check folders never feed training; the check set is labelled with emoji categories."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from kd import clipart, emoji
+from kd.evaluate import out_of_domain
+from kd.models import create_model
+
+pytestmark = pytest.mark.skipif(not clipart.available(), reason="Debian's openclipart-png is not installed")
+
+
+@pytest.fixture(scope="module")
+def files():
+    base = clipart.root()
+    return base, clipart._files(base)
+
+
+def test_every_check_folder_exists_and_maps_to_an_emoji_category(files):
+    base, _ = files
+    categories = {e.category for e in emoji.emoji_list()}
+    for folder, category in clipart.CHECK_FOLDERS.items():
+        assert (base / folder).is_dir(), folder
+        assert category in categories, category
+
+
+def test_check_and_transfer_folders_never_share_a_picture(files):
+    base, paths = files
+    held_out = [p for p in paths if clipart.check_folder(p.parent.relative_to(base))]
+    assert 800 < len(held_out) < 1200
+    assert all(clipart.check_folder(Path(f)) is None for f in ("animals", "animals/fish", "food/fruitcake", "food"))
+    assert clipart.check_folder(Path("signs_and_symbols/flags/europe/france")) == "signs_and_symbols/flags/europe"
+
+
+def test_texts_keep_words_and_drop_authors(files):
+    base, paths = files
+    texts = dict(zip(paths, clipart.file_texts(paths, base, {"bison", "dragon", "head", "park", "nicu"})))
+    bison = next(p for p in paths if p.name.startswith("bison_leif"))
+    assert texts[bison] == "bison"
+    dragon = next(p for p in paths if p.name.startswith("dragon_head_nicu"))
+    assert texts[dragon] == "dragon head"  # "nicu" is an author's name, seen in many topics
+
+
+def test_the_check_set_is_labelled_like_the_emoji_data(emoji_dataset):
+    check = clipart.check_dataset(emoji_dataset.classes, progress=False)
+    assert len(check) == len(check.texts) == len(check.labels) and set(check.splits) == {"test"}
+    assert check.images.shape[1:] == (3, 72, 72) and check.images.dtype == torch.uint8
+    named = {emoji_dataset.classes[k] for k in check.labels.tolist()}
+    assert named == set(clipart.CHECK_FOLDERS.values())
+    with pytest.raises(ValueError, match="not classes here"):
+        clipart.check_dataset(["a", "b"], progress=False)
+
+
+def test_out_of_domain_scores_each_model_on_the_views_it_reads(emoji_dataset, teacher):
+    check = clipart.check_dataset(emoji_dataset.classes, progress=False).subset(range(0, 990, 33))
+    torch.manual_seed(0)
+    models = {"teacher": teacher, "student": create_model("student"), "student_text": create_model("student_text"),
+              "student_image": create_model("student_image")}
+    scores = out_of_domain(models, "teacher", check)
+    assert scores["teacher"]["picture+text"]["agreement"] == 1.0 and scores["teacher"]["picture"]["agreement"] == 1.0
+    assert set(scores["student"]) == {"examples", "picture+text", "picture"}
+    assert set(scores["student_image"]) == {"examples", "picture"} and set(scores["student_text"]) == {"examples"}
+    for view in ("picture+text", "picture"):
+        assert 0 <= scores["student"][view]["agreement"] <= 1 and 0 <= scores["student"][view]["accuracy"] <= 1
