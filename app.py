@@ -54,8 +54,13 @@ TRAINING_CONCURRENCY = 1
 PER_CLASS_CHARTS_PER_ROW = 3  # five models' charts in one row would be too narrow to read
 TORCH_THREADS = int(os.environ.get("KD_TORCH_THREADS", SERVING_THREADS))  # why one: see kd.infer
 
+# The headline in large type, and the soft-label chart (plain HTML, drawn by kd.demo).
+CSS = page.CHART_CSS + """
+#headline p { font-size: 1.25em; line-height: 1.35; }
+#verdict p { font-size: 1.15em; }
+"""
 # Server-side rendering would need Node and slows the start; the page is one small app.
-LAUNCH_OPTIONS = dict(max_file_size=MAX_FILE_SIZE, ssr_mode=False, theme=gr.themes.Soft(), footer_links=["api"])
+LAUNCH_OPTIONS = dict(max_file_size=MAX_FILE_SIZE, ssr_mode=False, theme=gr.themes.Soft(), footer_links=["api"], css=CSS)
 
 log = logging.getLogger("kd.app")
 
@@ -277,7 +282,7 @@ def build_demo(
     demo_handlers, live_handlers = Handlers(predictor, metrics), LiveHandlers(lab, checkpoints)
     # Uploads are copied into Gradio's cache: on a Space that runs for weeks, drop those
     # older than an hour, every hour, so the disk never fills.
-    with gr.Blocks(title="Teacher vs student: knowledge distillation, live", delete_cache=UPLOAD_CACHE, css=CSS) as demo:
+    with gr.Blocks(title="Teacher vs student: knowledge distillation, live", delete_cache=UPLOAD_CACHE) as demo:
         gr.Markdown(
             "# Teacher vs student\n"
             "A big **teacher** model and a small **student** trained to imitate it name the category of an emoji "
@@ -303,11 +308,6 @@ def build_demo(
     return demo
 
 
-# The headline in large type; long words may break on a phone rather than push the page sideways.
-CSS = page.CHART_CSS + """
-#headline p { font-size: 1.25em; line-height: 1.35; }
-#verdict p { font-size: 1.15em; }
-"""
 MODALITY_CHOICES = [("picture + text", "image+text"), ("picture only", "image"), ("text only", "text")]
 
 
@@ -444,7 +444,7 @@ def _results_tab(checkpoints: Path) -> None:
         return
     gr.Markdown("### Test set\n" + results.dataset_line(metrics))
     names = list(metrics["models"])
-    gr.Dataframe(results.results_frame(metrics), interactive=False, elem_id="results-table")
+    gr.Dataframe(results.results_frame(metrics), interactive=False, wrap=True, elem_id="results-table")
     gr.Dataframe(results.training_table(checkpoints, names), interactive=False, wrap=True, elem_id="results-how")
     gr.Markdown("### Accuracy per class")
     colors, charts = results.model_colors(names), list(results.per_class_by_model(metrics).items())

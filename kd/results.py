@@ -161,7 +161,9 @@ def per_class_frame(metrics: dict) -> pd.DataFrame:
 def per_class_by_model(metrics: dict) -> dict[str, pd.DataFrame]:
     """The same, one frame per model: a chart each (stacked bars would add accuracies up)."""
     frame = per_class_frame(metrics)
-    return {name: frame[frame["model"] == layout.display_name(name)].reset_index(drop=True) for name in metrics["models"]}
+    # An exported student's chart would repeat its source's (the table below has its numbers).
+    return {name: frame[frame["model"] == layout.display_name(name)].reset_index(drop=True)
+            for name in metrics["models"] if name not in layout.EXPORTED}
 
 
 def per_class_table(metrics: dict) -> pd.DataFrame:
