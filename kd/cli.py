@@ -151,7 +151,7 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
 def cmd_experiments(a: argparse.Namespace) -> int:
     from kd.experiments import run_study, tables_markdown
 
-    tables = run_study(Path(a.out), tuple(a.seeds), a.workers, a.epochs, tuple(a.tables) if a.tables else None)
+    tables = run_study(Path(a.out), tuple(a.seeds), a.workers, a.epochs, tuple(a.tables) if a.tables else None, run=not a.tables_only)
     print(tables_markdown(tables))
     print(f"wrote {a.out}/tables.md and {a.out}/tables.json")
     return 0
@@ -238,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="worker processes, one torch thread each")
     p.add_argument("--epochs", type=int, default=None, help="student epochs (default: the shipped recipe's)")
     p.add_argument("--tables", nargs="+", choices=list(TABLE_TITLES), help="run only these tables' rows (default: all)")
+    p.add_argument("--tables-only", action="store_true", help="run nothing: write the tables of the runs finished so far")
     p.set_defaults(run=cmd_experiments)
 
     p = sub.add_parser("report", help="write the README's results and study tables")

@@ -203,14 +203,16 @@ def run_one(run: Run, epochs: int | None = None) -> dict:
 
 
 def run_study(
-    out: Path, seeds: tuple[int, ...] = SEEDS, workers: int = 2, epochs: int | None = None, tables: tuple[str, ...] | None = None
+    out: Path, seeds: tuple[int, ...] = SEEDS, workers: int = 2, epochs: int | None = None, tables: tuple[str, ...] | None = None,
+    run: bool = True,
 ) -> dict:
     """Run every run not yet in `out/runs.jsonl` (in the study's order: the comparisons the
-    targets are judged on first), then write the tables."""
+    targets are judged on first), then write the tables; `run=False` only writes the tables
+    of the runs finished so far."""
     out.mkdir(parents=True, exist_ok=True)
     log = out / "runs.jsonl"
     done = {json.loads(line)["key"] for line in log.read_text().splitlines()} if log.is_file() else set()
-    pending = {r.key(): r for r in study(seeds, tables) if r.key() not in done}
+    pending = {r.key(): r for r in study(seeds, tables) if r.key() not in done} if run else {}
     print(f"{len(pending)} runs to do, {len(done)} already done", flush=True)
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -222,8 +224,8 @@ def run_study(
             print(f"[{finished}/{len(futures)}, {(time.perf_counter() - start) / 60:.0f} min] {row['setting']} | "
                   f"{row['student']} | {row['method']} | seed {row['seed']}: test {row['test_accuracy']:.3f} "
                   f"({row['seconds']:.0f} s)", flush=True)
-    rows = [json.loads(line) for line in log.read_text().splitlines()]
-    tables = summarize(rows, seeds)
+    rows = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+    tables = summarize(rows, seeds, tables)
     (out / "tables.json").write_text(json.dumps(tables, indent=2) + "\n")
     (out / "tables.md").write_text(tables_markdown(tables) + "\n")
     return tables
@@ -236,12 +238,12 @@ def _mean_std(values: list[float]) -> dict:
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0, "n": len(values)}
 
 
-def summarize(rows: list[dict], seeds: tuple[int, ...] = SEEDS) -> dict:
+def summarize(rows: list[dict], seeds: tuple[int, ...] = SEEDS, only: tuple[str, ...] | None = None) -> dict:
     """Mean and std over seeds of each row of each table, in the study's order; rows whose
     runs have not finished yet are left out."""
     by_key = {row["key"]: row for row in rows}
     cells: dict[tuple, list[dict]] = defaultdict(list)
-    for run in study(seeds):
+    for run in study(seeds, only):
         if run.key() in by_key:  # rows not run yet (or run with other settings) are left out
             cells[(run.table, run.setting.name, run.method.name, run.method.student)].append(by_key[run.key()])
     tables: dict[str, list[dict]] = defaultdict(list)
