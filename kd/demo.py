@@ -1,6 +1,6 @@
 """What the demo page shows for one answer, as plain data the app only has to draw.
 
-Every number on the demo tab comes from here: the charts' data, the side-by-side table
+Every number on the demo tab comes from here: the soft-label chart, the side-by-side table
 (latency, speed-up, parameters, size), the verdict (agreement, KL) and the notes, so each
 is checked by a test without a browser. The Results tab's data lives in `kd.results`.
 """
@@ -10,12 +10,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-import pandas as pd
-
+from kd.infer import LoadedModel, Prediction
 from kd.layout import display_name
-from kd.infer import LoadedModel, ModelAnswer, Prediction
-
-TOP_K = 3  # classes each model's answer lists
 
 
 @dataclass(frozen=True)
@@ -28,18 +24,6 @@ class ModelFacts:
     @classmethod
     def of(cls, loaded: LoadedModel) -> ModelFacts:
         return cls(loaded.params, loaded.size_mb)
-
-
-def top_classes(answer: ModelAnswer) -> dict[str, float]:
-    """The model's probabilities at T = 1 (what it answers), for a `gr.Label`."""
-    return dict(answer.probs)
-
-
-def soft_label_frame(answer: ModelAnswer, model: str) -> pd.DataFrame:
-    """The softened distribution at the request's temperature: one row per class, classes in
-    the models' order so the teacher's and the student's charts line up bar for bar."""
-    classes = list(answer.soft_probs)
-    return pd.DataFrame({"class": classes, "probability": list(answer.soft_probs.values()), "model": [model] * len(classes)})
 
 
 def side_by_side(prediction: Prediction, teacher: ModelFacts, student: ModelFacts) -> list[tuple[str, str, str]]:

@@ -40,14 +40,6 @@ def test_side_by_side_rows_hold_this_requests_numbers():
     assert rows["confidence (T = 1)"][0] == f"{100 * teacher_confidence:.1f}%"
 
 
-def test_soft_label_frame_is_the_distribution_at_the_temperature_in_class_order():
-    p = prediction()
-    frame = page.soft_label_frame(p.student, "student")
-    assert list(frame["class"]) == CLASSES and set(frame["model"]) == {"student"}
-    assert list(frame["probability"]) == pytest.approx(list(p.student.soft_probs.values()))
-    assert frame["probability"].sum() == pytest.approx(1.0)
-
-
 def test_verdict_says_in_plain_words_whether_they_agree_and_how_far_apart():
     agreeing = prediction()
     assert "They agree" in page.verdict(agreeing) and "both say Food" in page.verdict(agreeing)
@@ -92,11 +84,6 @@ def test_an_unfamiliar_picture_gets_a_plain_warning_and_a_familiar_one_none():
     assert odd.unfamiliar and "unlike the emoji these models learnt from" in warning
     assert "0.41" in warning and "0.60" in warning and "70.0%" in warning
     assert Prediction.from_dict(odd.to_dict()).familiarity == (0.41, 0.6)
-
-
-def test_top_classes_are_the_probabilities_at_t_1():
-    p = prediction()
-    assert page.top_classes(p.teacher) == p.teacher.probs
 
 
 @pytest.mark.parametrize(
