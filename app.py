@@ -3,9 +3,9 @@
     python app.py     # serves http://127.0.0.1:7860; GRADIO_SERVER_NAME / GRADIO_SERVER_PORT change it
     KD_CHECKPOINTS=runs/mine python app.py    # other checkpoints than the shipped ones
 
-This file only wires the UI. The answers come from `kd.infer.Predictor`; every number the
-page shows is computed, and tested, in `kd.demo` (the Demo tab) and `kd.results` (the
-Results tab). The "Distill it yourself" tab trains a visitor's own student with `kd.live`,
+This file only wires the UI. The answers come from `kd.serving.infer.Predictor`; every number the
+page shows is computed, and tested, in `kd.serving.demo` (the Demo tab) and `kd.serving.results` (the
+Results tab). The "Distill it yourself" tab trains a visitor's own student with `kd.serving.live`,
 which computes every figure it shows. Importing it starts nothing: `main()` loads the
 models, warms them up, and only then opens the server, so the first visitor never waits
 for a model to load; models that cannot be loaded stop it with one clear message instead.
@@ -26,15 +26,16 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from kd import demo as page
-from kd import layout, live, live_page, results
-from kd.checkpoint import CheckpointError
+from kd import layout
 from kd.config import TEMPERATURES
-from kd.examples import example_rows, load_examples, split_by_agreement
-from kd.images import ImageError
-from kd.infer import SERVING_THREADS, InputError, Prediction, Predictor
-from kd.live import LiveError, LiveLab, LiveResult, LiveSettings, SettingsError
-from kd.record import RecordError
+from kd.data.images import ImageError
+from kd.models.checkpoint import CheckpointError
+from kd.serving import demo as page
+from kd.serving import live, live_page, results
+from kd.serving.examples import example_rows, load_examples, split_by_agreement
+from kd.serving.infer import SERVING_THREADS, InputError, Prediction, Predictor
+from kd.serving.live import LiveError, LiveLab, LiveResult, LiveSettings, SettingsError
+from kd.study.record import RecordError
 
 ROOT = Path(__file__).resolve().parent
 CHECKPOINTS = Path(os.environ.get("KD_CHECKPOINTS", ROOT / layout.DEFAULT_ROOT))
@@ -52,9 +53,9 @@ RESOFTEN_CONCURRENCY = 4  # re-softening runs no model
 # other core keeps answering /predict. Others wait in the queue and the page shows their place.
 TRAINING_CONCURRENCY = 1
 PER_CLASS_CHARTS_PER_ROW = 3  # five models' charts in one row would be too narrow to read
-TORCH_THREADS = int(os.environ.get("KD_TORCH_THREADS", SERVING_THREADS))  # why one: see kd.infer
+TORCH_THREADS = int(os.environ.get("KD_TORCH_THREADS", SERVING_THREADS))  # why one: see kd.serving.infer
 
-# The headline in large type, and the soft-label chart (plain HTML, drawn by kd.demo).
+# The headline in large type, and the soft-label chart (plain HTML, drawn by kd.serving.demo).
 CSS = page.CHART_CSS + """
 #headline p { font-size: 1.25em; line-height: 1.35; }
 #verdict p { font-size: 1.15em; }
@@ -66,15 +67,15 @@ log = logging.getLogger("kd.app")
 
 
 def picture_input(**options) -> gr.Image:
-    """`gr.Image`, except that a file Pillow cannot even open still reaches `kd.images`.
+    """`gr.Image`, except that a file Pillow cannot even open still reaches `kd.data.images`.
 
     Gradio opens every upload before the app sees it, and a broken file or a decompression
     bomb would fail there with a bare "Error". Passed on as a path instead, it gets
-    `kd.images`' message, which says what is wrong and what to do. (Patched on the
+    `kd.data.images`' message, which says what is wrong and what to do. (Patched on the
     instance: a subclass of a Gradio component makes Gradio write a .pyi file beside it.)
     `image_mode=None` hands the models the file as uploaded: Gradio's default converts it
     to RGB first, which turns a transparent background black and clips 16-bit pixels, so
-    the models would see a picture `kd.images` never made.
+    the models would see a picture `kd.data.images` never made.
     """
     image = gr.Image(type="filepath", image_mode=None, **options)
     open_upload = image.preprocess

@@ -81,7 +81,7 @@ def main() -> None:
     print(lines[-1])
     if args.readme:
         sys.path.insert(0, str(ROOT))
-        from kd.report import write_command_output
+        from kd.study.report import write_command_output
 
         write_command_output(args.readme, "cold-start", f"python benchmarks/cold_start.py --runs {args.runs}", lines)
 

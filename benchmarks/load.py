@@ -36,8 +36,8 @@ from gradio_client import Client, handle_file  # noqa: E402
 
 from benchmarks.cold_start import OFFLINE, ROOT, free_port, page_is_served  # noqa: E402
 from benchmarks.predict_load import percentile  # noqa: E402
-from kd.examples import load_examples  # noqa: E402
-from kd.report import write_command_output  # noqa: E402
+from kd.serving.examples import load_examples  # noqa: E402
+from kd.study.report import write_command_output  # noqa: E402
 
 TEMPERATURE = 4.0
 MAX_MEMORY_GROWTH = 0.10

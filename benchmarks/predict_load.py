@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.cold_start import OFFLINE, ROOT, free_port, machine, page_is_served  # noqa: E402
-from kd.examples import load_examples  # noqa: E402
+from kd.serving.examples import load_examples  # noqa: E402
 
 WARMUP_REQUESTS = 3
 
@@ -133,7 +133,7 @@ def main() -> None:
         app.terminate()
         app.wait(timeout=30)
     if args.readme:
-        from kd.report import write_command_output
+        from kd.study.report import write_command_output
 
         command = f"python benchmarks/predict_load.py --clients {args.clients} --requests {args.requests}"
         write_command_output(args.readme, "predict", command, lines)

@@ -21,17 +21,17 @@ import sys
 import time
 from pathlib import Path
 
-from kd import distributed
-from kd.backbones import BackboneError
-from kd.checkpoint import CheckpointError, load_checkpoint
-from kd.clipart import ClipartMissing
-from kd.compress import INITS
 from kd.config import DISTILL, STUDENT_TRAIN, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig, from_dict
-from kd.data import DataError, dataset_card, load_dataset
-from kd.images import ImageError
+from kd.data.clipart import ClipartMissing
+from kd.data.dataset import DataError, dataset_card, load_dataset
+from kd.data.images import ImageError
 from kd.layout import Layout
-from kd.models import MODELS
-from kd.train import ResumeError
+from kd.models.backbones import BackboneError
+from kd.models.checkpoint import CheckpointError, load_checkpoint
+from kd.models.classifiers import MODELS
+from kd.models.compress import INITS
+from kd.training import distributed
+from kd.training.train import ResumeError
 
 USER_ERRORS = (DataError, CheckpointError, BackboneError, ImageError, FileNotFoundError, ResumeError, ClipartMissing)
 
@@ -81,7 +81,7 @@ def cmd_data(a: argparse.Namespace) -> int:
 
 
 def cmd_train_teacher(a: argparse.Namespace) -> int:
-    from kd.pipeline import train_teacher
+    from kd.study.pipeline import train_teacher
 
     _, info = train_teacher(_data_config(a), _train_config(a), model=a.model, out=a.out, resume=a.resume)
     best = max(r["val_accuracy"] for r in info["history"])
@@ -90,7 +90,7 @@ def cmd_train_teacher(a: argparse.Namespace) -> int:
 
 
 def cmd_distill(a: argparse.Namespace) -> int:
-    from kd.pipeline import distill, teacher_reference
+    from kd.study.pipeline import distill, teacher_reference
 
     teacher, teacher_config = load_checkpoint(a.teacher)
     if teacher_config["kind"] != "teacher":
@@ -125,9 +125,9 @@ def cmd_distill(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from kd.evaluate import evaluate_folder
-    from kd.pipeline import write_json
-    from kd.report import results_table
+    from kd.study.evaluate import evaluate_folder
+    from kd.study.pipeline import write_json
+    from kd.study.report import results_table
 
     metrics = evaluate_folder(a.checkpoints, split=a.split, speed=not a.no_speed, threads=a.threads)
     print(results_table(metrics))
@@ -138,8 +138,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(a: argparse.Namespace) -> int:
-    from kd.pipeline import reproduce
-    from kd.report import results_table
+    from kd.study.pipeline import reproduce
+    from kd.study.report import results_table
 
     start = time.perf_counter()
     metrics = reproduce(a.out)
@@ -149,7 +149,7 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
 
 
 def cmd_experiments(a: argparse.Namespace) -> int:
-    from kd.experiments import run_study, tables_markdown
+    from kd.study.experiments import run_study, tables_markdown
 
     tables = run_study(Path(a.out), tuple(a.seeds), a.workers, a.epochs, tuple(a.tables) if a.tables else None, run=not a.tables_only)
     print(tables_markdown(tables))
@@ -158,7 +158,7 @@ def cmd_experiments(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from kd.report import update_readme
+    from kd.study.report import update_readme
 
     update_readme(Path(a.readme), Path(a.checkpoints), Path(a.experiments))
     print(f"updated {a.readme} from {Layout(a.checkpoints).metrics} and {a.experiments}/tables.json")
@@ -166,13 +166,13 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 
 def cmd_examples(a: argparse.Namespace) -> int:
-    from kd.examples import main as write_examples
+    from kd.serving.examples import main as write_examples
 
     return write_examples(["--out", a.out, "--checkpoints", a.checkpoints])
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from kd.export import export_folder
+    from kd.models.export import export_folder
 
     for path in export_folder(a.checkpoints, a.out, a.quantize):
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {path.with_suffix('.json').name}")
@@ -180,7 +180,7 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from kd.experiments import TABLE_TITLES
+    from kd.study.experiments import TABLE_TITLES
 
     parser = argparse.ArgumentParser(prog="python -m kd", description="Multimodal knowledge distillation on emoji.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -206,14 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--picture-hint", type=float, default=DISTILL.picture_hint,
                    help="weight of the hint matching the student's picture features to the teacher's image features")
     p.add_argument("--transfer", action=argparse.BooleanOptionalAction, default=DISTILL.transfer,
-                   help="also distil on unlabelled vocabulary words and picture+word pairs (kd/transfer.py)")
+                   help="also distil on unlabelled vocabulary words and picture+word pairs (kd/training/transfer.py)")
     p.add_argument("--words", type=int, default=DISTILL.words,
                    help="with --transfer: this many common English words (wordfreq) join the transfer set")
     p.add_argument("--pictures", action=argparse.BooleanOptionalAction, default=DISTILL.pictures,
-                   help="distil on clip art that is not emoji too (kd/clipart.py; needs Debian's openclipart-png)")
+                   help="distil on clip art that is not emoji too (kd/data/clipart.py; needs Debian's openclipart-png)")
     p.add_argument("--transfer-batch", type=int, default=DISTILL.transfer_batch, help="transfer examples per step")
     p.add_argument("--views", type=int, default=DISTILL.views,
-                   help="augmented views per transfer picture, the teacher shown each view (kd/augment.py)")
+                   help="augmented views per transfer picture, the teacher shown each view (kd/training/augment.py)")
     p.add_argument("--student-init", choices=INITS, default=DISTILL.student_init,
                    help="the student's token vectors: random, or from the teacher's text encoder: its input "
                         "embeddings ('teacher') or its outputs per token ('distilled', Model2Vec's method)")

@@ -1,7 +1,7 @@
 """Run settings as dataclasses, and the recipes that trained the shipped checkpoints.
 
 Each setting travels inside the checkpoint it produced. Model shapes live next to their
-models (`kd.models`); this file holds what a run needs besides a model: which data, how to
+models (`kd.models.classifiers`); this file holds what a run needs besides a model: which data, how to
 train, how to distill, and at the end the recipes `python -m kd reproduce` follows, each
 default written once and imported everywhere else (CLI, study, live tab, app).
 """
@@ -70,23 +70,23 @@ class DistillConfig:
     # picture it is shown, so the small CNN learns what the teacher sees, not only its 9
     # probabilities. Needs the real teacher (its cached features), not its recorded answers.
     picture_hint: float = 0.0
-    # Distil on a transfer set as well (kd.transfer): vocabulary words alone, and training
+    # Distil on a transfer set as well (kd.training.transfer): vocabulary words alone, and training
     # pictures paired with words, labelled by the teacher. Needs alpha > 0.
     transfer: bool = False
     # With the transfer set: this many of the most common English words (wordfreq) join
     # the vocabulary's words, so the student meets the words people type, not only emoji names.
     words: int = 0
-    # With the transfer set: clip art that is not emoji (kd.clipart, Debian's
+    # With the transfer set: clip art that is not emoji (kd.data.clipart, Debian's
     # openclipart-png), so the student meets pictures unlike its training emoji.
     pictures: bool = False
-    # Consistent augmentation (kd/augment.py): this many augmented views of each training
+    # Consistent augmentation (kd/training/augment.py): this many augmented views of each training
     # picture (and clip-art picture) join the transfer set, with the teacher's features
     # computed on each view. 0: none. About 60 ms per view and picture, once (cached).
     views: int = 0
     # Transfer examples per step, next to each batch of training examples.
     transfer_batch: int = 384
     # The student's token embeddings: "random", or from the teacher's text encoder,
-    # compressed (kd.compress): "teacher" (its input embeddings) or "distilled" (its
+    # compressed (kd.models.compress): "teacher" (its input embeddings) or "distilled" (its
     # outputs per token, Model2Vec's method). Works with any alpha, 0 included.
     student_init: str = "random"
 

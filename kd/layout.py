@@ -1,17 +1,17 @@
 """The checkpoints folder: where each shipped model and each file lives, named once here.
 
     checkpoints/
-        teacher/                      the multimodal teacher (kd.checkpoint format)
+        teacher/                      the multimodal teacher (kd.models.checkpoint format)
         student/                      the student it distilled
         student_scratch/              the same student trained on labels only
         student_image/                the picture-only student
         student_text/                 the text-only student
         metrics.json                  `python -m kd evaluate --json` of all of them
         reproduce.json                how long `python -m kd reproduce` took, per stage
-        teacher_outputs.safetensors   the teacher's recorded answers (kd.record), for the live tab
-        familiar_pictures.safetensors the teacher's features of sample training pictures (kd.familiar),
+        teacher_outputs.safetensors   the teacher's recorded answers (kd.study.record), for the live tab
+        familiar_pictures.safetensors the teacher's features of sample training pictures (kd.study.familiar),
                                       to say when an uploaded picture is unlike them
-        onnx/student.onnx             the student exported by `python -m kd export` (kd.export),
+        onnx/student.onnx             the student exported by `python -m kd export` (kd.models.export),
         onnx/student.int8.onnx        and quantized to int8, each with its contract (.json)
 
 Everything else (the app, the CLI, the pipeline, the tests) asks a `Layout` for a path
@@ -35,7 +35,7 @@ SHIPPED = (TEACHER, STUDENT, SCRATCH, IMAGE_STUDENT, TEXT_STUDENT)
 # Students that answer beside the multimodal one in the demo, when their checkpoints are there.
 OTHER_STUDENTS = (IMAGE_STUDENT, TEXT_STUDENT)
 
-# `python -m kd evaluate` rows for the exported student (kd.export), and what each is made from.
+# `python -m kd evaluate` rows for the exported student (kd.models.export), and what each is made from.
 EXPORTED = {"student_onnx": (STUDENT, "exported to ONNX"), "student_onnx_int8": (STUDENT, "exported to ONNX, int8")}
 
 # What the page calls each model: plain words, the same in every tab (the folder names

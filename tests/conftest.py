@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from kd.config import DataConfig  # noqa: E402
-from kd.data import load_dataset  # noqa: E402
+from kd.data.dataset import load_dataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT / "checkpoints"
@@ -27,7 +27,7 @@ def emoji_dataset():
 @pytest.fixture(scope="session")
 def teacher():
     """The pretrained teacher with an untrained head (backbones from their packages)."""
-    from kd.models import create_model
+    from kd.models.classifiers import create_model
 
     torch.manual_seed(0)
     return create_model("teacher").eval()

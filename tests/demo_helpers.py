@@ -21,8 +21,8 @@ from PIL import Image
 
 import conftest
 from conftest import ROOT
-from kd.examples import load_examples
-from kd.infer import SERVING_THREADS
+from kd.serving.examples import load_examples
+from kd.serving.infer import SERVING_THREADS
 
 # The checkpoints the demo's tests run on: the shipped ones, or KD_CHECKPOINTS (as app.py).
 CHECKPOINTS = Path(os.environ.get("KD_CHECKPOINTS") or conftest.CHECKPOINTS)
@@ -42,7 +42,7 @@ def torch_threads_as_in_the_app():
 @functools.cache
 def shared_predictor():
     """The shipped teacher and student, loaded (and warmed up) once for all the demo's tests."""
-    from kd.infer import Predictor
+    from kd.serving.infer import Predictor
 
     return Predictor.from_folder(CHECKPOINTS)
 

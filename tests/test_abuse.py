@@ -5,7 +5,7 @@
   folder runs.
 - Every file of the corpus (tests/corpus, see make_corpus.py) and generated texts of every
   kind of Unicode go through the running app's /predict: each gets the answer
-  `kd.infer.Predictor` gives for the same input, or the same clear message, and the server
+  `kd.serving.infer.Predictor` gives for the same input, or the same clear message, and the server
   answers a normal request afterwards. The last test prints how many inputs were tried.
 """
 
@@ -37,8 +37,8 @@ from demo_helpers import (
     pickle_that_writes,
     shared_predictor,
 )
-from kd.images import ImageError
-from kd.infer import InputError
+from kd.data.images import ImageError
+from kd.serving.infer import InputError
 
 pytestmark = [
     pytest.mark.slow,
@@ -257,7 +257,7 @@ def test_a_long_thin_picture_costs_no_more_memory_than_a_small_one():
     resized it would take 37 GB. Run with 1 GB of address space to spare: it must be answered
     (or refused) within it."""
     code = (
-        "import io, resource, sys; import torch; from PIL import Image; from kd.images import ImageError, load_canonical\n"
+        "import io, resource, sys; import torch; from PIL import Image; from kd.data.images import ImageError, load_canonical\n"
         "buffer = io.BytesIO(); Image.new('RGB', (100_000, 1), (200, 0, 0)).save(buffer, 'PNG')\n"
         "used = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
         "resource.setrlimit(resource.RLIMIT_AS, (used + 2**30, resource.RLIM_INFINITY))\n"

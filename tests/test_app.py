@@ -18,9 +18,9 @@ from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixt
 from demo_helpers import (
     CHECKPOINTS, EXAMPLE_PICTURE, assert_same_answer, awkward_pictures, broken_pictures, launched_app, shared_predictor, write,
 )
-from kd import live
+from kd.serving import live
 from kd.layout import EXPORTED, TEACHER_OUTPUTS_FILE, display_name
-from kd.examples import load_examples
+from kd.serving.examples import load_examples
 
 pytestmark = [
     pytest.mark.slow,
@@ -192,7 +192,7 @@ def test_two_visitors_train_students_of_their_own_and_each_sees_only_theirs(url,
 
 
 def shared_predictor_metrics() -> dict:
-    from kd.results import load_metrics
+    from kd.serving.results import load_metrics
 
     return load_metrics(CHECKPOINTS / "metrics.json")["models"]
 
@@ -233,7 +233,7 @@ def test_a_cancelled_run_leaves_no_thread_behind_and_the_server_keeps_serving(ur
         (dict(epochs=0), "Value 0 is less than minimum value 1"),  # the page's sliders check their ranges first,
         (dict(alpha=1.5), "Value 1.5 is greater than maximum value 1"),
         (dict(student_init="pretrained"), "Value: 'pretrained' .*is not in the list of choices"),
-        (dict(epochs=2.5), r"Epochs must be a whole number \(got 2.5\)\."),  # then kd.live
+        (dict(epochs=2.5), r"Epochs must be a whole number \(got 2.5\)\."),  # then kd.serving.live
     ],
 )
 def test_bad_training_settings_get_a_clear_message_and_the_server_keeps_serving(url, client, recorded, settings, message):

@@ -14,11 +14,11 @@ import pytest
 from conftest import ROOT
 from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixture)
 from demo_helpers import CHECKPOINTS, launched_app, shared_predictor
-from kd import live, live_page
+from kd.serving import live, live_page
 from kd.layout import TEACHER_OUTPUTS_FILE
-from kd.examples import load_examples, split_by_agreement
+from kd.serving.examples import load_examples, split_by_agreement
 from kd.layout import EXPORTED, display_name
-from kd.results import load_metrics
+from kd.serving.results import load_metrics
 
 pytestmark = [
     pytest.mark.slow,

@@ -6,9 +6,9 @@ import shutil
 import pytest
 import torch
 
-from kd.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from kd.config import DataConfig, to_dict
-from kd.models import create_model
+from kd.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from kd.models.classifiers import create_model
 
 IMAGES = torch.randint(0, 256, (4, 3, 72, 72), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
 TEXTS = ["grinning face", "dog", "", "flag: Japan"]

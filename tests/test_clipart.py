@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from kd import clipart, emoji
-from kd.evaluate import out_of_domain
-from kd.models import create_model
+from kd.data import clipart, emoji
+from kd.models.classifiers import create_model
+from kd.study.evaluate import out_of_domain
 
 pytestmark = pytest.mark.skipif(not clipart.available(), reason="Debian's openclipart-png is not installed")
 

@@ -9,13 +9,13 @@ import torch
 
 from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixture)
 from demo_helpers import CHECKPOINTS, EXAMPLE_PICTURE, shared_predictor
-from kd import demo as page
-from kd import results
+from kd.serving import demo as page
+from kd.serving import results
 from kd.layout import display_name
-from kd.checkpoint import read_config, save_checkpoint
-from kd.images import canonical_image, open_image
-from kd.infer import LoadedModel, Prediction, Predictor
-from kd.models import create_model
+from kd.models.checkpoint import read_config, save_checkpoint
+from kd.data.images import canonical_image, open_image
+from kd.serving.infer import LoadedModel, Prediction, Predictor
+from kd.models.classifiers import create_model
 
 
 def random_student(name: str, seed: int):
@@ -101,7 +101,7 @@ def test_the_predictor_loads_the_cross_modal_students_found_beside_the_others(tm
 
 
 def test_a_cross_modal_student_of_other_classes_is_refused(tmp_path):
-    from kd.checkpoint import CheckpointError
+    from kd.models.checkpoint import CheckpointError
 
     other = LoadedModel("student_text", random_student("student_text", 3), {"classes": ["a", "b"]}, tmp_path)
     with pytest.raises(CheckpointError, match="different classes"):

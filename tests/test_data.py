@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from kd.config import DataConfig
-from kd.data import SPLITS, DataError, assign_split, dataset_card, load_dataset
-from kd.emoji import ART_STYLES, emoji_list
+from kd.data.dataset import SPLITS, DataError, assign_split, dataset_card, load_dataset
+from kd.data.emoji import ART_STYLES, emoji_list
 
 
 def test_emoji_dataset_has_nine_categories_three_styles_and_real_names(emoji_dataset):

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from kd import demo as page
-from kd.infer import ModelAnswer, Prediction
+from kd.serving import demo as page
+from kd.serving.infer import ModelAnswer, Prediction
 
 CLASSES = ["Animals", "Flags", "Food"]
 

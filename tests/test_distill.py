@@ -4,16 +4,16 @@ import pytest
 import torch
 
 from kd.config import DistillConfig, TrainConfig
-from kd.distill import Distiller
-from kd.losses import hinton_loss
-from kd.models import create_model
-from kd.pipeline import student_inputs
-from kd.train import Trainer, TensorLoader, drop_modalities
+from kd.training.distill import Distiller
+from kd.training.losses import hinton_loss
+from kd.models.classifiers import create_model
+from kd.study.pipeline import student_inputs
+from kd.training.train import Trainer, TensorLoader, drop_modalities
 
 
 @pytest.fixture
 def batch(small_dataset, teacher):
-    from kd.features import teacher_features
+    from kd.training.features import teacher_features
 
     ds = small_dataset.subset(list(range(32)))
     student = create_model("student")
@@ -29,7 +29,7 @@ def test_losses_are_named_and_sum_to_hinton_loss(teacher, batch):
     distiller.eval()  # no dropout: comparable to a direct computation
     logits, losses = distiller(b)
     assert set(losses) == {"loss_kd", "loss_ce"}
-    from kd.train import features_from_batch
+    from kd.training.train import features_from_batch
 
     teacher_logits = teacher.forward_head(features_from_batch(b, "teacher_"))[0]
     expected = hinton_loss(logits, teacher_logits, b["labels"], 3.0, 0.6)

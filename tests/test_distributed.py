@@ -16,8 +16,8 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import ROOT
-from kd.distributed import World
-from kd.train import TensorLoader
+from kd.training.distributed import World
+from kd.training.train import TensorLoader
 
 pytestmark = pytest.mark.slow
 

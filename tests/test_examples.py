@@ -8,8 +8,8 @@ from PIL import Image
 from conftest import ROOT
 from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixture)
 from demo_helpers import shared_predictor
-from kd.data import MultimodalDataset
-from kd.examples import Example, choose, example_rows, find_in_dataset, load_examples, split_by_agreement
+from kd.data.dataset import MultimodalDataset
+from kd.serving.examples import Example, choose, example_rows, find_in_dataset, load_examples, split_by_agreement
 
 EXAMPLES = ROOT / "examples"
 

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from kd.experiments import SEEDS, headline, run_one, study, summarize, tables_markdown
+from kd.study.experiments import SEEDS, headline, run_one, study, summarize, tables_markdown
 from kd.config import DISTILL
 
 

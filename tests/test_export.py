@@ -8,10 +8,10 @@ import torch
 
 from conftest import CHECKPOINTS
 from kd import layout
-from kd.checkpoint import load_checkpoint
-from kd.evaluate import dataset_logits, evaluate_folder
-from kd.export import OnnxStudent, export_student, exported_students
-from kd.models import create_model
+from kd.models.checkpoint import load_checkpoint
+from kd.study.evaluate import dataset_logits, evaluate_folder
+from kd.models.export import OnnxStudent, export_student, exported_students
+from kd.models.classifiers import create_model
 
 # fp32 ONNX against PyTorch eager: the same arithmetic in another order.
 PROBABILITY_TOLERANCE = 1e-4

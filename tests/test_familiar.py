@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from conftest import CHECKPOINTS, ROOT
-from kd.examples import load_examples
-from kd.familiar import EMOJI_FLAGGED, Familiarity, fit
-from kd.images import load_canonical
+from kd.serving.examples import load_examples
+from kd.study.familiar import EMOJI_FLAGGED, Familiarity, fit
+from kd.data.images import load_canonical
 from kd.layout import Layout
 
 # Photographs shipped with scikit-image (public domain / CC0), none of them like an emoji.
@@ -36,7 +36,7 @@ def test_fit_lets_the_chosen_share_of_held_out_emoji_through(teacher, small_data
 @pytest.mark.slow
 def test_the_shipped_signal_flags_photographs_and_not_the_demos_emoji():
     skimage = pytest.importorskip("skimage")
-    from kd.infer import Predictor
+    from kd.serving.infer import Predictor
 
     shipped = Familiarity.load(Layout(CHECKPOINTS).familiar)
     assert shipped is not None, "python -m kd reproduce writes the reference beside the checkpoints"

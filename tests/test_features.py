@@ -5,8 +5,8 @@ import dataclasses
 import torch
 
 from kd import cache
-from kd.features import features_key, teacher_features
-from kd.models import create_model
+from kd.models.classifiers import create_model
+from kd.training.features import features_key, teacher_features
 
 
 def test_cached_features_equal_fresh_ones(teacher, small_dataset, tmp_path, monkeypatch):

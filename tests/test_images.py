@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from kd.images import MAX_PIXELS, ImageError, canonical_image, load_canonical, open_image
+from kd.data.images import MAX_PIXELS, ImageError, canonical_image, load_canonical, open_image
 
 
 def png_bytes(image: Image.Image, fmt: str = "PNG", **kw) -> bytes:

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixture)
 from demo_helpers import EXAMPLE_PICTURE, awkward_pictures, broken_pictures, shared_predictor
-from kd.images import ImageError
-from kd.infer import MAX_TEXT_CHARS, InputError, Prediction
-from kd.losses import kl_divergence
+from kd.data.images import ImageError
+from kd.serving.infer import MAX_TEXT_CHARS, InputError, Prediction
+from kd.training.losses import kl_divergence
 
 
 @pytest.fixture(scope="module")

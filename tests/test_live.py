@@ -1,4 +1,4 @@
-"""kd.live: the teacher's recorded answers, a student trained on them by the real Distiller and
+"""kd.serving.live: the teacher's recorded answers, a student trained on them by the real Distiller and
 Trainer, runs in a thread that stop when asked or when their time is up, one run per session,
 and the figures the "Distill it yourself" tab shows."""
 
@@ -12,19 +12,20 @@ import torch
 
 from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixture: the app trains on one thread)
 from demo_helpers import CHECKPOINTS, assert_clear_message
-from kd import live, live_page, record
-from kd.checkpoint import weights_sha256
+from kd.serving import live, live_page
+from kd.study import record
+from kd.models.checkpoint import weights_sha256
 from kd.layout import EXPORTED, TEACHER_OUTPUTS_FILE, display_name
-from kd.checkpoint import read_config
+from kd.models.checkpoint import read_config
 from kd.config import DataConfig, from_dict
-from kd.distill import Distiller
-from kd.evaluate import accuracy, dataset_logits
-from kd.features import teacher_features
-from kd.live import LiveData, LiveError, LiveLab, LiveRun, LiveSettings, SettingsError
-from kd.record import RecordedTeacher, RecordError, TeacherOutputs
-from kd.models import Features, Student, create_model
-from kd.pipeline import labelled_mask, student_inputs
-from kd.results import load_metrics
+from kd.training.distill import Distiller
+from kd.study.evaluate import accuracy, dataset_logits
+from kd.training.features import teacher_features
+from kd.serving.live import LiveData, LiveError, LiveLab, LiveRun, LiveSettings, SettingsError
+from kd.study.record import RecordedTeacher, RecordError, TeacherOutputs
+from kd.models.classifiers import Features, Student, create_model
+from kd.study.pipeline import labelled_mask, student_inputs
+from kd.serving.results import load_metrics
 
 # ------------------------------------------------------------------------------ fixtures
 
@@ -86,7 +87,7 @@ def test_the_recorded_teacher_answers_as_the_teachers_head_on_any_masked_view(te
 
 
 def test_the_distillers_losses_are_the_same_with_the_recorded_teacher(teacher, tiny_dataset, recorded):
-    """The live student is trained on exactly what kd.pipeline.distill would give it."""
+    """The live student is trained on exactly what kd.study.pipeline.distill would give it."""
     _, outputs = recorded
     student = create_model("student", num_classes=tiny_dataset.num_classes)
     inputs = student_inputs(student, tiny_dataset)
@@ -107,7 +108,7 @@ def test_the_distillers_losses_are_the_same_with_the_recorded_teacher(teacher, t
 
 
 def test_the_teacher_is_named_by_the_hash_its_checkpoint_records(teacher, tmp_path):
-    from kd.checkpoint import save_checkpoint
+    from kd.models.checkpoint import save_checkpoint
 
     save_checkpoint(tmp_path / "teacher", teacher, "teacher", classes=["a"], data={})
     assert weights_sha256(teacher) == read_config(tmp_path / "teacher")["weights_sha256"]

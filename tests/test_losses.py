@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kd.losses import hinton_loss, hint_loss, kd_loss, kl_divergence, soft_targets
+from kd.training.losses import hinton_loss, hint_loss, kd_loss, kl_divergence, soft_targets
 
 
 def test_soft_targets_flatten_as_temperature_rises():

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from kd.backbones import BackboneError, MiniLM
-from kd.models import MODELS, create_model
+from kd.models.backbones import BackboneError, MiniLM
+from kd.models.classifiers import MODELS, create_model
 
 TEXTS = ["grinning face", "flag: Japan", ""]
 

@@ -21,7 +21,7 @@ from gradio_client.utils import QueueError
 import app
 from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixture)
 from demo_helpers import EXAMPLE_PICTURE, assert_same_answer, launched_app, shared_predictor
-from kd.infer import Predictor
+from kd.serving.infer import Predictor
 
 pytestmark = [
     pytest.mark.slow,

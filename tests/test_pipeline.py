@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from kd.checkpoint import load_checkpoint
 from kd.config import DataConfig, DistillConfig, TrainConfig
-from kd.evaluate import evaluate_folder
-from kd.pipeline import distill, labelled_mask, teacher_reference, train_teacher
+from kd.models.checkpoint import load_checkpoint
+from kd.study.evaluate import evaluate_folder
+from kd.study.pipeline import distill, labelled_mask, teacher_reference, train_teacher
 
 pytestmark = pytest.mark.slow
 

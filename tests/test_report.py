@@ -5,8 +5,8 @@ import json
 import pytest
 
 from conftest import ROOT
-from kd.experiments import summarize
-from kd.report import RESULTS, STUDY, replace_between, update_readme, write_command_output
+from kd.study.experiments import summarize
+from kd.study.report import RESULTS, STUDY, replace_between, update_readme, write_command_output
 from test_experiments import fake_rows
 
 

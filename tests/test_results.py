@@ -3,7 +3,7 @@
 import json
 
 from conftest import CHECKPOINTS
-from kd import results
+from kd.serving import results
 from kd.layout import display_name
 
 

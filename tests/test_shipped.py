@@ -10,11 +10,12 @@ import json
 import pytest
 
 from conftest import CHECKPOINTS
-from kd import layout, record
-from kd.checkpoint import read_config
+from kd import layout
+from kd.study import record
+from kd.models.checkpoint import read_config
 from kd.config import DataConfig, from_dict
-from kd.data import load_dataset
-from kd.evaluate import evaluate_folder
+from kd.data.dataset import load_dataset
+from kd.study.evaluate import evaluate_folder
 
 pytestmark = pytest.mark.slow
 FOLDER = layout.Layout(CHECKPOINTS)

@@ -4,7 +4,7 @@
 
 `tests/test_abuse.py` sends each file through the running app's `/predict`. `CORPUS` below
 lists them: what each file is and what the demo must do with it, either answer it (exactly
-as `kd.infer.Predictor` answers the same file) or refuse it with a message containing the
+as `kd.serving.infer.Predictor` answers the same file) or refuse it with a message containing the
 phrase given. Every file is small: a decompression bomb is a file whose header claims a
 huge picture, not a huge file. The files are made from nothing (a drawn yellow disc, seeded
 noise), so rerunning this script gives the same corpus.

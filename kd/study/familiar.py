@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from kd import cache
-from kd.data import MultimodalDataset
-from kd.features import teacher_features
+from kd.data.dataset import MultimodalDataset
+from kd.training.features import teacher_features
 
 FORMAT = "kd-familiar-pictures"
 # Training pictures kept as the reference (their features, in float16: ~2.6 MB).

@@ -23,7 +23,7 @@ import torchvision.transforms.v2 as T
 from tqdm.auto import tqdm
 
 from kd import cache
-from kd.models import Teacher
+from kd.models.classifiers import Teacher
 
 # Bump when the augmentation changes.
 AUGMENT_VERSION = 2

@@ -1,10 +1,10 @@
 """Multimodal datasets: (image, text, label) examples, split by group, in memory.
 
 Two ways in, one dataset out:
-- `DataConfig(source="emoji")`: the emoji dataset built from installed packages (`kd.emoji`);
+- `DataConfig(source="emoji")`: the emoji dataset built from installed packages (`kd.data.emoji`);
 - `DataConfig(source="my.csv")`: your own rows of image path, text and label.
 
-Every picture is stored canonical (`kd.images.canonical_image`), so a model trained here
+Every picture is stored canonical (`kd.data.images.canonical_image`), so a model trained here
 sees exactly what the demo will feed it. A built dataset is cached on disk, keyed by its
 config and the versions of everything it was built from.
 """
@@ -21,12 +21,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from kd import cache, emoji
+from kd import cache
 from kd.config import DataConfig, to_dict
-from kd.images import ImageError, canonical_image, load_canonical
+from kd.data import emoji
+from kd.data.images import ImageError, canonical_image, load_canonical
 
 SPLITS = ("train", "val", "test")
-# Bump when the way a dataset is built changes (kd/images.py included), so old caches are not reused.
+# Bump when the way a dataset is built changes (kd/data/images.py included), so old caches are not reused.
 BUILD_VERSION = 2
 
 

@@ -102,7 +102,7 @@ def readme_section(checkpoints: Path) -> str:
 
 
 def study_section(experiments: Path) -> str:
-    from kd.experiments import tables_markdown
+    from kd.study.experiments import tables_markdown
 
     return tables_markdown(json.loads((experiments / "tables.json").read_text(encoding="utf-8")))
 

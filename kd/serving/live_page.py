@@ -1,7 +1,7 @@
 """What the "Distill it yourself" tab shows of a live run: curves, tables and sentences.
 
 Plain data the app only has to draw, each checked by a test without a browser; the run
-itself is `kd.live`.
+itself is `kd.serving.live`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from kd.layout import EXPORTED, display_name
-from kd.live import LiveResult, LiveSettings
-from kd.results import how_it_learned, training_summary
+from kd.serving.live import LiveResult, LiveSettings
+from kd.serving.results import how_it_learned, training_summary
 
 
 # ------------------------------------------------------------------- what the tab shows

@@ -2,7 +2,7 @@
 
 Every number on the demo tab comes from here: the soft-label chart, the side-by-side table
 (latency, speed-up, parameters, size), the verdict (agreement, KL) and the notes, so each
-is checked by a test without a browser. The Results tab's data lives in `kd.results`.
+is checked by a test without a browser. The Results tab's data lives in `kd.serving.results`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from kd.infer import LoadedModel, Prediction
 from kd.layout import display_name
+from kd.serving.infer import LoadedModel, Prediction
 
 
 @dataclass(frozen=True)

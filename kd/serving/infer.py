@@ -24,13 +24,13 @@ from typing import Mapping
 import torch
 
 from kd import layout
-from kd.checkpoint import CheckpointError, checkpoint_size_mb, load_checkpoint
 from kd.config import TEMPERATURES
-from kd.evaluate import size_on_disk_mb
-from kd.familiar import Familiarity
-from kd.images import ImageError, canonical_image, open_image
-from kd.losses import kl_divergence, soft_targets
-from kd.models import MultimodalClassifier
+from kd.data.images import ImageError, canonical_image, open_image
+from kd.models.checkpoint import CheckpointError, checkpoint_size_mb, load_checkpoint
+from kd.models.classifiers import MultimodalClassifier
+from kd.study.evaluate import size_on_disk_mb
+from kd.study.familiar import Familiarity
+from kd.training.losses import kl_divergence, soft_targets
 
 # Texts longer than this many characters are cut before tokenising (and the answer says so).
 MAX_TEXT_CHARS = 2000
@@ -81,7 +81,7 @@ class Prediction:
     # modalities used (an image-only student asked a text) is left out.
     others: dict[str, ModelAnswer] = field(default_factory=dict)
     # For a picture: (its similarity to the nearest training picture, the threshold below
-    # which it is unlike them), from `kd.familiar`; None without a picture or a reference.
+    # which it is unlike them), from `kd.study.familiar`; None without a picture or a reference.
     familiarity: tuple[float, float] | None = None
 
     @property

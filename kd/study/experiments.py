@@ -14,8 +14,8 @@ What is compared (see `STUDY`):
 - settings: all labels; few labels (5%, 10%, 25% of training emoji labelled, the teacher
   trained on the same labels and soft-labelling the rest); the ~99 subcategories;
 - methods: labels only; logit KD (Hinton); KD + hint on the fused embedding (FitNets);
-  KD + consistent augmentation (function matching); KD + transfer set (kd/transfer.py);
-  compressed teacher init (kd/compress.py), with labels only and combined;
+  KD + consistent augmentation (function matching); KD + transfer set (kd/training/transfer.py);
+  compressed teacher init (kd/models/compress.py), with labels only and combined;
 - cross-modal students: the image branch alone and the text branch alone, taught by the
   multimodal teacher, against their labels-only twins;
 - the temperature T and the weight alpha of the shipped recipe;
@@ -150,8 +150,8 @@ _TEACHERS: dict = {}  # per worker process: (setting, seed) -> (dataset, teacher
 
 def _teacher(setting: Setting, seed: int):
     """The dataset and the teacher of (setting, seed), trained once per worker process."""
-    from kd.data import load_dataset
-    from kd.pipeline import train_teacher
+    from kd.data.dataset import load_dataset
+    from kd.study.pipeline import train_teacher
 
     if (setting, seed) not in _TEACHERS:
         data = DataConfig(label=setting.label)
@@ -166,9 +166,9 @@ def run_one(run: Run, epochs: int | None = None) -> dict:
     """Train the student of one run and measure it against its teacher."""
     import torch
 
-    from kd import clipart
-    from kd.evaluate import accuracy, agreement, dataset_logits, out_of_domain
-    from kd.pipeline import distill
+    from kd.data import clipart
+    from kd.study.evaluate import accuracy, agreement, dataset_logits, out_of_domain
+    from kd.study.pipeline import distill
 
     torch.set_num_threads(1)  # one worker process per core
     dataset, teacher = _teacher(run.setting, run.seed)

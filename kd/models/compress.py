@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from kd import cache
-from kd.models import Student, Teacher
+from kd.models.classifiers import Student, Teacher
 
 INITS = ("random", "teacher", "distilled")
 # Bump when the distilled table is computed differently.

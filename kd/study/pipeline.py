@@ -15,20 +15,24 @@ from typing import Callable
 
 import torch
 
-from kd import cache, clipart, distributed, familiar, layout
-from kd.augment import cached_views, picture_features
-from kd.checkpoint import read_config, save_checkpoint
-from kd.compress import INITS, init_from_teacher
+from kd import cache, layout
 from kd.config import CROSS_MODAL, DISTILL, SCRATCH, STUDENT_TRAIN, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig, to_dict
-from kd.data import MultimodalDataset, load_dataset
-from kd.distributed import World
-from kd.distill import STUDENT_INPUTS, Distiller
-from kd.evaluate import accuracy, agreement, dataset_logits, evaluate_folder
-from kd.features import teacher_features
-from kd.models import MODELS, Features, MultimodalClassifier, create_model
-from kd.record import save_teacher_outputs
-from kd.train import LabelsOnly, TensorLoader, Trainer
-from kd.transfer import TransferSet, transfer_words
+from kd.data import clipart
+from kd.data.dataset import MultimodalDataset, load_dataset
+from kd.models.checkpoint import read_config, save_checkpoint
+from kd.models.classifiers import MODELS, Features, MultimodalClassifier, create_model
+from kd.models.compress import INITS, init_from_teacher
+from kd.study import familiar
+from kd.study.evaluate import accuracy, agreement, dataset_logits, evaluate_folder
+from kd.study.record import save_teacher_outputs
+from kd.training import distributed
+from kd.training.augment import cached_views, picture_features
+from kd.training.distill import STUDENT_INPUTS, Distiller
+from kd.training.distributed import World
+from kd.training.features import teacher_features
+from kd.training.train import LabelsOnly, TensorLoader, Trainer
+from kd.training.transfer import TransferSet, transfer_words
+
 
 def set_seed(seed: int, threads: int = 0) -> None:
     torch.manual_seed(seed)
@@ -153,7 +157,7 @@ def distill(
 
     `teacher_ref` (which teacher checkpoint taught it) is stored with the student. With
     `out`, a crashed run continues with `resume=True`; `should_stop()` ends it early. With
-    a `world` of several processes (torchrun, kd.distributed), each trains on its share of
+    a `world` of several processes (torchrun, kd.training.distributed), each trains on its share of
     every batch, DDP averages the gradients, and rank 0 saves.
     """
     set_seed(train.seed, train.threads)
@@ -199,7 +203,7 @@ def distill(
 
 
 def _transfer_set(teacher, student, dataset, train_idx, features, config, seed, progress) -> TransferSet:
-    """The unlabelled examples the teacher labels for the student (kd/transfer.py)."""
+    """The unlabelled examples the teacher labels for the student (kd/training/transfer.py)."""
     # No text of a held-out example is ever shown, though it is unlabelled: the test
     # measures how the student does on emoji it has never met, in any form.
     held_out = {text for text, split in zip(dataset.texts, dataset.splits) if split != "train"}
@@ -236,7 +240,7 @@ def transfer_pictures(
 def reproduce(out: str | Path = layout.DEFAULT_ROOT, data: DataConfig | None = None, progress: bool = True) -> dict:
     """From nothing to every model of `kd.layout.SHIPPED` in `out`, the teacher's recorded
     answers (for the live tab), the reference that says when a picture is unlike the
-    training pictures (`kd.familiar`), `metrics.json` (the evaluation) and `reproduce.json`
+    training pictures (`kd.study.familiar`), `metrics.json` (the evaluation) and `reproduce.json`
     (how long each stage took)."""
     folder = layout.Layout(out)
     data = data or DataConfig()

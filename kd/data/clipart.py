@@ -11,7 +11,7 @@ teacher. This module splits that tree in two, by folder, so no picture is in bot
   learned from ("out of domain").
 - **the transfer pictures**: every other folder, at most `PER_FOLDER` pictures each (the
   tree is lopsided: 1,378 stars, 2,158 computer icons), unlabelled. The teacher's answers
-  on them are the student's targets (`kd.transfer`).
+  on them are the student's targets (`kd.training.transfer`).
 
 Each picture's text is the words of its file name that the teacher's vocabulary holds,
 less the tokens that recur across many topics (mostly authors' names: "architetto",
@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from kd import cache
-from kd.images import ImageError, load_canonical
+from kd.data.images import ImageError, load_canonical
 
 ROOTS = ("/usr/share/openclipart/png",)
 PACKAGE = "openclipart-png"
@@ -139,7 +139,7 @@ class Clipart:
 def check_dataset(classes: list[str], image_size: int = 72, progress: bool = True):
     """The check set as a `MultimodalDataset` (every example in the "test" split) labelled
     with `classes`, the emoji categories; `ValueError` if a folder's category is not one."""
-    from kd.data import MultimodalDataset
+    from kd.data.dataset import MultimodalDataset
 
     check = load("check", image_size, progress)
     missing = sorted(set(check.labels) - set(classes))
@@ -172,7 +172,7 @@ def load(part: str, image_size: int = 72, progress: bool = True) -> Clipart:
         tensors, meta = hit
         return Clipart(tensors["images"], meta["texts"], meta["folders"], meta["labels"])
 
-    from kd.transfer import vocabulary_words  # the teacher's tokenizer, loaded only on a build
+    from kd.training.transfer import vocabulary_words  # the teacher's tokenizer, loaded only on a build
 
     texts = dict(zip(files, file_texts(files, base, set(vocabulary_words()))))
     chosen: list[Path] = []

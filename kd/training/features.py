@@ -15,8 +15,8 @@ import torch
 from tqdm.auto import tqdm
 
 from kd import cache
-from kd.data import MultimodalDataset
-from kd.models import Features, MultimodalClassifier
+from kd.data.dataset import MultimodalDataset
+from kd.models.classifiers import Features, MultimodalClassifier
 
 # Bump when the way features are computed changes.
 FEATURES_VERSION = 1

@@ -3,7 +3,7 @@
 `Trainer` fits a module by minimising the sum of the named losses a `step(batch)` returns,
 keeps the weights of the epoch with the best validation score, and records one row of
 history per epoch. Whether the losses come from labels (`LabelsOnly`, for the teacher's
-head) or from a teacher (`kd.distill.Distiller`) is the step's business.
+head) or from a teacher (`kd.training.distill.Distiller`) is the step's business.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from tqdm.auto import tqdm
 
 from kd import cache
 from kd.config import TrainConfig
-from kd.distributed import World
-from kd.models import Features
+from kd.models.classifiers import Features
+from kd.training.distributed import World
 
 Batch = dict[str, torch.Tensor]
 
@@ -36,7 +36,7 @@ class Step(Protocol):
 class TensorLoader:
     """Minibatches of a dict of equal-length tensors; reshuffled each epoch by its own generator.
 
-    Across several processes (`world`, see kd.distributed) every rank draws the same
+    Across several processes (`world`, see kd.training.distributed) every rank draws the same
     permutation and `DistributedSampler` gives rank r every world-th row of it, so the k-th
     batches of all ranks together are the k-th batch of `batch_size` one process would see.
     """
@@ -120,7 +120,7 @@ class Trainer:
     atomically after each epoch, and `fit(loader, resume=True)` continues from it: a run
     killed at any moment and resumed ends as the uninterrupted run would have. Across
     several processes (`world`), rank 0 writes the state and shows progress; `step` is then
-    the DDP-wrapped step (kd.distributed), which averages the gradients.
+    the DDP-wrapped step (kd.training.distributed), which averages the gradients.
     """
 
     def __init__(

@@ -27,9 +27,9 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from kd import __version__
-from kd.backbones import BackboneError, WeightsRecord, file_sha256
 from kd.cache import atomic_path
-from kd.models import MODELS, MultimodalClassifier, create_model, model_config
+from kd.models.backbones import BackboneError, WeightsRecord, file_sha256
+from kd.models.classifiers import MODELS, MultimodalClassifier, create_model, model_config
 
 FORMAT = "kd-checkpoint"
 FORMAT_VERSION = 1

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from kd.checkpoint import read_config
 from kd import layout
 from kd.layout import Layout
+from kd.models.checkpoint import read_config
 
 # Curves worth plotting, and what to call them. A metric a model did not record (the
 # teacher has no agreement with itself) is simply absent from its plot.
@@ -67,7 +67,7 @@ def results_frame(metrics: dict) -> pd.DataFrame:
             "text only": _score(m.get("accuracy_text_only")),
             "macro-F1": f"{m['macro_f1']:.3f}",
             "agreement with teacher": f"{m['agreement']:.3f}",
-            # Pictures from a source never trained on (kd.clipart): does it still follow the teacher?
+            # Pictures from a source never trained on (kd.data.clipart): does it still follow the teacher?
             "clip art agreement (picture + text)": _score(m.get("out_of_domain", {}).get("picture+text", {}).get("agreement")),
             "clip art agreement (picture only)": _score(m.get("out_of_domain", {}).get("picture", {}).get("agreement")),
             "KL to teacher": f"{m['kl_to_teacher']:.3f}",

@@ -2,8 +2,8 @@
 
 The demo's "Distill it yourself" tab lets a visitor pick the temperature T, alpha, the
 fraction of labels and the epochs, and trains a new student while they watch. The teacher
-does not run: it answers from its record (`kd.record`), so the project's own `Distiller`
-and `Trainer` train the student as `kd.pipeline.distill` does (without a transfer set): the
+does not run: it answers from its record (`kd.study.record`), so the project's own `Distiller`
+and `Trainer` train the student as `kd.study.pipeline.distill` does (without a transfer set): the
 same losses, the same modality dropout with the teacher shown the same view, the same
 history rows, the same best-epoch keeping.
 
@@ -11,11 +11,11 @@ history rows, the same best-epoch keeping.
     run = lab.start("session-1", LiveSettings(temperature=4, alpha=0.9, label_fraction=0.1, epochs=8))
     for row in run.epochs():      # each epoch's history row, as it ends (training runs in a thread)
         print(row["val_accuracy"])
-    run.result.test["accuracy"]   # the student on the test split, scored like `kd.evaluate`
+    run.result.test["accuracy"]   # the student on the test split, scored like `kd.study.evaluate`
 
 A run stops at the next step when asked (`lab.stop(session)`, or closing `run.epochs()`),
 and before an epoch that would end past its time limit; it then keeps its best epoch so far.
-What the tab shows of a run (tables, curves, sentences) is `kd.live_page`.
+What the tab shows of a run (tables, curves, sentences) is `kd.serving.live_page`.
 """
 
 from __future__ import annotations
@@ -30,17 +30,17 @@ from typing import Callable, Iterator
 
 import torch
 
-from kd import pipeline
-from kd.checkpoint import checkpoint_config, weights_sha256
-from kd.compress import INITS, init_from_teacher
 from kd.config import STUDENT_TRAIN, TEMPERATURES, DataConfig, DistillConfig, TrainConfig, from_dict, to_dict
-from kd.data import MultimodalDataset, load_dataset
-from kd.distill import Distiller
-from kd.evaluate import dataset_logits, quality_metrics
+from kd.data.dataset import MultimodalDataset, load_dataset
 from kd.layout import Layout
-from kd.models import MultimodalClassifier, Teacher, create_model
-from kd.record import RecordedTeacher, TeacherOutputs, load_teacher_outputs
-from kd.train import TensorLoader, Trainer, TrainingStopped
+from kd.models.checkpoint import checkpoint_config, weights_sha256
+from kd.models.classifiers import MultimodalClassifier, Teacher, create_model
+from kd.models.compress import INITS, init_from_teacher
+from kd.study import pipeline
+from kd.study.evaluate import dataset_logits, quality_metrics
+from kd.study.record import RecordedTeacher, TeacherOutputs, load_teacher_outputs
+from kd.training.distill import Distiller
+from kd.training.train import TensorLoader, Trainer, TrainingStopped
 
 # What a visitor may choose. Measured on a 2-core x86_64 machine busy with other jobs, on
 # one torch thread (as the app trains): 3 to 3.7 s per epoch, so the default run takes ~25 s
@@ -48,7 +48,7 @@ from kd.train import TensorLoader, Trainer, TrainingStopped
 TIME_LIMIT_S = 60.0
 MAX_EPOCHS = 15
 LABEL_FRACTIONS = (0.05, 1.0)
-STUDENT_INITS = INITS  # random, or word vectors from the teacher (kd.compress)
+STUDENT_INITS = INITS  # random, or word vectors from the teacher (kd.models.compress)
 DEFAULT_EPOCHS = 8
 TEST_SECONDS = 1.0  # kept within the limit for scoring the student on the test split at the end
 
@@ -133,7 +133,7 @@ class LiveData:
 
     dataset: MultimodalDataset
     outputs: TeacherOutputs
-    inputs: dict[str, torch.Tensor]  # `kd.pipeline.student_inputs` of the whole dataset
+    inputs: dict[str, torch.Tensor]  # `kd.study.pipeline.student_inputs` of the whole dataset
 
     @classmethod
     def prepare(
@@ -161,7 +161,7 @@ class LiveResult:
     student: MultimodalClassifier | None  # the best epoch's weights; None if no epoch ended
     settings: LiveSettings
     history: list[dict]
-    test: dict  # `kd.evaluate.quality_metrics` on the test split, against the recorded teacher
+    test: dict  # `kd.study.evaluate.quality_metrics` on the test split, against the recorded teacher
     seconds: float
     labelled_examples: int
     stopped: str = ""  # why training ended before the last epoch, in words ("" if it did not)

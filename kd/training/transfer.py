@@ -12,8 +12,8 @@ Knowledge Distillation Really Work?", arXiv:2106.05945):
   each shown as a text without a picture. The teacher's text encoder was pretrained on a
   billion sentences and knows what most words are; the student has only read the ~1,300
   emoji names of the training split. It learns the rest from the teacher's answers.
-- **pictures**: the training emoji, clip art that is not emoji (`kd.clipart`) and
-  augmented views of both (`kd.augment`), shown alone or with a word. The teacher answers
+- **pictures**: the training emoji, clip art that is not emoji (`kd.data.clipart`) and
+  augmented views of both (`kd.training.augment`), shown alone or with a word. The teacher answers
   each; the student learns how the teacher sees pictures unlike emoji and how it weighs a
   picture against a text (function matching).
 
@@ -29,7 +29,7 @@ import json
 import torch
 
 from kd import cache
-from kd.models import Student, Teacher, wordpiece_tokenizer
+from kd.models.classifiers import Student, Teacher, wordpiece_tokenizer
 
 # Bump when the word list or the way its features are computed changes.
 TRANSFER_VERSION = 1
@@ -85,7 +85,7 @@ class TransferSet:
 
     The pictures are canonical uint8 pictures, each with the teacher's cached image
     features: the training emoji, and (per the recipe) clip art that is not emoji and
-    augmented views of both (`kd.augment`). Each batch carries the student's inputs and the
+    augmented views of both (`kd.training.augment`). Each batch carries the student's inputs and the
     teacher's features for exactly the same inputs, so the teacher's soft labels are
     computed on what the student sees.
     """

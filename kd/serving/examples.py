@@ -23,7 +23,7 @@ from typing import Callable
 from PIL import Image
 
 from kd.config import DataConfig, from_dict
-from kd.data import MultimodalDataset, load_dataset
+from kd.data.dataset import MultimodalDataset, load_dataset
 from kd.layout import Layout
 
 MANIFEST = "examples.json"
@@ -128,7 +128,7 @@ def write_examples(folder: str | Path = "examples", checkpoints: str | Path = La
     Each candidate is asked through the `Predictor`, from its picture and its name, exactly
     as the app asks it; the manifest records those answers.
     """
-    from kd.infer import Predictor
+    from kd.serving.infer import Predictor
 
     predictor = Predictor.from_folder(checkpoints)
     dataset = load_dataset(from_dict(DataConfig, predictor.teacher.config["data"]), progress=False)

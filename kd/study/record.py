@@ -8,7 +8,7 @@ so its answers are recorded once, when the checkpoints are made:
 holds its logits on every example for each view (picture and text, picture only, text
 only, nothing), with the fingerprint of the data and the hash of the teacher's weights
 they were recorded on. `RecordedTeacher` answers from that record, so the `Distiller`
-trains a student on it (the demo's "Distill it yourself" tab, `kd.live`) without running
+trains a student on it (the demo's "Distill it yourself" tab, `kd.serving.live`) without running
 the teacher at all.
 """
 
@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from kd import cache
-from kd.checkpoint import weights_sha256
-from kd.data import MultimodalDataset
-from kd.evaluate import dataset_logits
-from kd.models import Features, Teacher
+from kd.data.dataset import MultimodalDataset
+from kd.models.checkpoint import weights_sha256
+from kd.models.classifiers import Features, Teacher
+from kd.study.evaluate import dataset_logits
 
 OUTPUTS_FORMAT = "kd-teacher-outputs"
 OUTPUTS_VERSION = 1

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kd import backbones
+from kd.models import backbones
 
 
 @dataclass
@@ -109,7 +109,7 @@ class MultimodalClassifier(nn.Module):
     config: object
     fused_dim: int  # width of the embedding forward_head returns next to the logits
     # A `Teacher`: frozen pretrained backbones under a trained head, so its backbone
-    # features can be cached (kd.features) and its size counts the backbones' files.
+    # features can be cached (kd.training.features) and its size counts the backbones' files.
     is_teacher: bool = False
 
     @property

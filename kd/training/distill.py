@@ -2,11 +2,11 @@
 
 It owns both models. The teacher stays in eval mode with gradients off; only the
 student's parameters (and the hint projection, if any) are given to the optimizer.
-The teacher's backbone features are computed once and cached (`kd.features`), so each
+The teacher's backbone features are computed once and cached (`kd.training.features`), so each
 step runs only the teacher's small fusion head on them, never its backbones.
 
 A step returns the student's logits and its named, already weighted losses:
-- `loss_kd`   = alpha * T^2 * KL(p_teacher^T || p_student^T)   (`kd.losses.kd_loss`)
+- `loss_kd`   = alpha * T^2 * KL(p_teacher^T || p_student^T)   (`kd.training.losses.kd_loss`)
 - `loss_ce`   = (1 - alpha) * CE(student, labels), over the examples whose labels may be used
 - `loss_hint` = hint_weight * hint loss on the fused embeddings  (only if hint_weight > 0)
 - `loss_picture_hint` = picture_hint * hint loss between the student's picture features,
@@ -14,7 +14,7 @@ A step returns the student's logits and its named, already weighted losses:
   (training and transfer; only if picture_hint > 0): 1,280 numbers per picture to match
   instead of 9 probabilities
 - `loss_kd_transfer` = alpha * T^2 * KL on a batch of unlabelled transfer examples
-  (`kd.transfer`; only if a transfer set is given)
+  (`kd.training.transfer`; only if a transfer set is given)
 With alpha = 0 the teacher is never consulted: the student learns from labels alone.
 """
 
@@ -25,10 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from kd.config import DistillConfig
-from kd.losses import hint_loss, kd_loss
-from kd.models import Features, MultimodalClassifier
-from kd.train import Batch, drop_modalities, features_from_batch
-from kd.transfer import TransferSet
+from kd.models.classifiers import Features, MultimodalClassifier
+from kd.training.losses import hint_loss, kd_loss
+from kd.training.train import Batch, drop_modalities, features_from_batch
+from kd.training.transfer import TransferSet
 
 # Batch keys the student reads; the teacher's cached features sit under "teacher_*".
 STUDENT_INPUTS = ("pixels", "token_ids", "has_text", "has_image")

@@ -1,0 +1,1 @@
+"""What the models read: the emoji and clip-art datasets, and pictures made canonical."""

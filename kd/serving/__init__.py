@@ -1,0 +1,1 @@
+"""What the demo serves: predictions, the pages' contents, examples and the live distillation."""

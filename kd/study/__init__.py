@@ -1,0 +1,1 @@
+"""Making and measuring the shipped models: the pipeline, evaluation, the study and its report."""

@@ -1,0 +1,1 @@
+"""Training and distillation: the losses, the training loop, the Distiller and what it feeds on."""
