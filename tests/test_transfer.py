@@ -4,11 +4,12 @@ import pytest
 import torch
 
 from kd.config import DistillConfig
+from kd.data.text import vocabulary_words
 from kd.models.classifiers import create_model
 from kd.models.compress import compressed_token_embeddings, init_from_teacher, token_outputs
 from kd.training.augment import background_mask, photo_views
 from kd.training.distill import Distiller
-from kd.training.transfer import TransferSet, common_words, transfer_words, vocabulary_words, word_features
+from kd.training.transfer import TransferSet, common_words, transfer_words, word_features
 
 
 @pytest.fixture(scope="module")

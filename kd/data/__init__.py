@@ -1,1 +1,1 @@
-"""What the models read: the emoji and clip-art datasets, and pictures made canonical."""
+"""What the models read: the emoji and clip-art datasets, pictures made canonical, the teacher's vocabulary."""

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from kd import cache
 from kd.data.images import ImageError, load_canonical
+from kd.data.text import vocabulary_words
 
 ROOTS = ("/usr/share/openclipart/png",)
 PACKAGE = "openclipart-png"
@@ -171,8 +172,6 @@ def load(part: str, image_size: int = 72, progress: bool = True) -> Clipart:
     if (hit := cache.load_tensors(path)) is not None:
         tensors, meta = hit
         return Clipart(tensors["images"], meta["texts"], meta["folders"], meta["labels"])
-
-    from kd.training.transfer import vocabulary_words  # the teacher's tokenizer, loaded only on a build
 
     texts = dict(zip(files, file_texts(files, base, set(vocabulary_words()))))
     chosen: list[Path] = []

