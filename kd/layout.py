@@ -62,6 +62,11 @@ FAMILIAR_FILE = "familiar_pictures.safetensors"
 ONNX_FOLDER = "onnx"
 
 
+def _under_root(name: str) -> property:
+    """A read-only `Layout` attribute: the path `name` inside its root."""
+    return property(lambda layout: layout.root / name, doc=f"root / {name!r}")
+
+
 @dataclass(frozen=True)
 class Layout:
     """The paths inside one checkpoints folder."""
@@ -78,30 +83,11 @@ class Layout:
         """The checkpoint folder that describes `name` (an exported row: the model it was exported from)."""
         return self.model(EXPORTED.get(name, (name,))[0])
 
-    @property
-    def teacher(self) -> Path:
-        return self.model(TEACHER)
-
-    @property
-    def student(self) -> Path:
-        return self.model(STUDENT)
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / METRICS_FILE
-
-    @property
-    def reproduce(self) -> Path:
-        return self.root / REPRODUCE_FILE
-
-    @property
-    def teacher_outputs(self) -> Path:
-        return self.root / TEACHER_OUTPUTS_FILE
-
-    @property
-    def onnx(self) -> Path:
-        return self.root / ONNX_FOLDER
-
-    @property
-    def familiar(self) -> Path:
-        return self.root / FAMILIAR_FILE
+    # The fixed paths inside the folder.
+    teacher = _under_root(TEACHER)
+    student = _under_root(STUDENT)
+    metrics = _under_root(METRICS_FILE)
+    reproduce = _under_root(REPRODUCE_FILE)
+    teacher_outputs = _under_root(TEACHER_OUTPUTS_FILE)
+    onnx = _under_root(ONNX_FOLDER)
+    familiar = _under_root(FAMILIAR_FILE)
