@@ -7,7 +7,8 @@
         student_image/                the picture-only student
         student_text/                 the text-only student
         metrics.json                  `python -m kd evaluate --json` of all of them
-        reproduce.json                how long `python -m kd reproduce` took, per stage
+        reproduce.json                how long `python -m kd reproduce` took, per stage (its last run)
+        reproduce_cold.json           the same, for its last run that started from an empty cache
         teacher_outputs.safetensors   the teacher's recorded answers (kd.study.record), for the live tab
         familiar_pictures.safetensors the teacher's features of sample training pictures (kd.study.familiar),
                                       to say when an uploaded picture is unlike them
@@ -57,6 +58,7 @@ def display_name(name: str) -> str:
 
 METRICS_FILE = "metrics.json"
 REPRODUCE_FILE = "reproduce.json"
+REPRODUCE_COLD_FILE = "reproduce_cold.json"
 TEACHER_OUTPUTS_FILE = "teacher_outputs.safetensors"
 FAMILIAR_FILE = "familiar_pictures.safetensors"
 ONNX_FOLDER = "onnx"
@@ -88,6 +90,7 @@ class Layout:
     student = _under_root(STUDENT)
     metrics = _under_root(METRICS_FILE)
     reproduce = _under_root(REPRODUCE_FILE)
+    reproduce_cold = _under_root(REPRODUCE_COLD_FILE)
     teacher_outputs = _under_root(TEACHER_OUTPUTS_FILE)
     onnx = _under_root(ONNX_FOLDER)
     familiar = _under_root(FAMILIAR_FILE)

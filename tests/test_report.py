@@ -1,12 +1,14 @@
 """The README's generated sections: rewritten between their markers, nothing else touched."""
 
 import json
+import shutil
 
 import pytest
 
 from conftest import ROOT
 from kd.study.experiments import summarize
-from kd.study.report import RESULTS, STUDY, replace_between, update_readme, write_command_output
+from kd.layout import Layout
+from kd.study.report import RESULTS, STUDY, readme_section, replace_between, update_readme, write_command_output
 from test_experiments import fake_rows
 
 
@@ -54,3 +56,18 @@ def test_the_files_the_readme_points_to_exist():
     paths = set(re.findall(r"\b((?:examples|checkpoints|benchmarks|kd|tests)/[\w./-]+\.(?:png|json|py))\b", text))
     assert paths, "the README names no files?"
     assert [p for p in sorted(paths) if not (ROOT / p).exists()] == []
+
+
+def test_the_readme_gives_the_cold_reproduce_time_beside_the_last_one(tmp_path):
+    folder = Layout(tmp_path)
+    shutil.copy(Layout().metrics, folder.metrics)
+    timing = {"seconds": 600.0, "stages": {"data": 1.0, "teacher": 20.0}, "machine": "m", "cold_cache": False}
+    folder.reproduce.write_text(json.dumps(timing))
+    assert "10.0 min on m with the cache of an earlier run" in readme_section(tmp_path)
+    assert "empty cache" not in readme_section(tmp_path)
+    cold = {**timing, "seconds": 1800.0, "cold_cache": True}
+    folder.reproduce_cold.write_text(json.dumps(cold))
+    section = readme_section(tmp_path)
+    assert "10.0 min on m with the cache" in section and "30.0 min on m starting from an empty cache" in section
+    folder.reproduce.write_text(json.dumps(cold))  # the last run was the cold one: said once
+    assert readme_section(tmp_path).count("min on m") == 1

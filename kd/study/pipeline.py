@@ -282,6 +282,8 @@ def reproduce(out: str | Path = layout.DEFAULT_ROOT, data: DataConfig | None = N
         "threads": metrics["settings"]["threads"],
     }
     write_json(folder.reproduce, timing)
+    if cold_cache:  # kept apart, so a later warm run does not hide what a fresh machine takes
+        write_json(folder.reproduce_cold, timing)
     return metrics
 
 

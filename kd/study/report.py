@@ -89,16 +89,18 @@ def readme_section(checkpoints: Path) -> str:
     folder = Layout(checkpoints)
     metrics = json.loads(folder.metrics.read_text(encoding="utf-8"))
     parts = [results_table(metrics)]
-    timing = folder.reproduce
-    if timing.is_file():
-        t = json.loads(timing.read_text(encoding="utf-8"))
-        stages = ", ".join(f"{k} {v:.0f} s" for k, v in t["stages"].items())
-        parts.append(
-            f"\n`python -m kd reproduce` took {t['seconds'] / 60:.1f} min on {t['machine']} with an empty cache ({stages})."
-            if t.get("cold_cache")
-            else f"\n`python -m kd reproduce` took {t['seconds'] / 60:.1f} min on {t['machine']} ({stages})."
-        )
+    runs = [json.loads(p.read_text(encoding="utf-8")) for p in (folder.reproduce, folder.reproduce_cold) if p.is_file()]
+    if len(runs) == 2 and runs[0] == runs[1]:  # the last run was the cold one
+        runs = runs[:1]
+    parts += ["\n" + reproduce_sentence(t) for t in runs]
     return "\n".join(parts)
+
+
+def reproduce_sentence(t: dict) -> str:
+    """How long one `python -m kd reproduce` took, per stage, as `reproduce.json` records it."""
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in t["stages"].items())
+    cache = " starting from an empty cache" if t.get("cold_cache") else " with the cache of an earlier run"
+    return f"`python -m kd reproduce` took {t['seconds'] / 60:.1f} min on {t['machine']}{cache} ({stages})."
 
 
 def study_section(experiments: Path) -> str:
