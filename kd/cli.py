@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from kd.config import DISTILL, STUDENT_TRAIN, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig, from_dict
+from kd.data import clipart
 from kd.data.clipart import ClipartMissing
 from kd.data.dataset import DataError, dataset_card, load_dataset
 from kd.data.images import ImageError
@@ -76,7 +77,10 @@ def _train_config(a: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_data(a: argparse.Namespace) -> int:
-    print(dataset_card(load_dataset(_data_config(a))))
+    config = _data_config(a)
+    print(dataset_card(load_dataset(config)))
+    if config.source == "emoji":  # the clip art goes with the emoji: the student's pictures beyond them
+        print("\n" + clipart.card())
     return 0
 
 

@@ -64,3 +64,18 @@ def test_out_of_domain_scores_each_model_on_the_views_it_reads(emoji_dataset, te
     assert set(scores["student_image"]) == {"examples", "picture"} and set(scores["student_text"]) == {"examples"}
     for view in ("picture+text", "picture"):
         assert 0 <= scores["student"][view]["agreement"] <= 1 and 0 <= scores["student"][view]["accuracy"] <= 1
+
+
+def test_the_card_counts_each_held_out_folder_and_the_transfer_pictures(monkeypatch):
+    folders = {"check": ["animals/mammals", "animals/mammals/cats", "food/fruit"], "transfer": ["shapes", "shapes", "music"]}
+
+    def load(part, image_size=72, progress=True):
+        n = len(folders[part])
+        return clipart.Clipart(torch.zeros(n, 3, 8, 8, dtype=torch.uint8), [""] * n, folders[part], [""] * n)
+
+    monkeypatch.setattr(clipart, "load", load)
+    card = clipart.card()
+    assert "3 from 2 folders" in card and "3 pictures of 15 held-out folders" in card
+    rows = {line.split()[0]: line.split()[1] for line in card.splitlines() if line.split()[0] in clipart.CHECK_FOLDERS}
+    assert rows["animals/mammals"] == "2" and rows["food/fruit"] == "1" and rows["animals/birds"] == "0"
+    assert len(rows) == len(clipart.CHECK_FOLDERS)

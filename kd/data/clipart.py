@@ -196,3 +196,22 @@ def load(part: str, image_size: int = 72, progress: bool = True) -> Clipart:
     clipart = Clipart(torch.stack(images), [texts[p] for p in kept], folders, labels)
     cache.save_tensors(path, {"images": clipart.images}, {"texts": clipart.texts, "folders": folders, "labels": labels})
     return clipart
+
+
+def card(progress: bool = False) -> str:
+    """The clip art's card: how many pictures each held-out folder gives the check set (and
+    its category), and how many transfer pictures come from how many other folders."""
+    if not available():
+        return f"## Clip art\nNot installed: apt-get install {PACKAGE} (training beyond emoji and the out-of-domain check need it)."
+    check, transfer = load("check", progress=progress), load("transfer", progress=progress)
+    lines = [
+        f"## Clip art ({PACKAGE} {version()}, {LICENSE})",
+        f"Transfer pictures (unlabelled, at most {PER_FOLDER} per folder): {len(transfer)} from {len(set(transfer.folders))} folders.",
+        f"Out-of-domain check (never trained on): {len(check)} pictures of {len(CHECK_FOLDERS)} held-out folders:",
+        f"{'folder':34} {'pictures':>8}  category",
+    ]
+    counts = defaultdict(int)
+    for folder in check.folders:
+        counts[check_folder(Path(folder))] += 1
+    lines += [f"{folder:34} {counts[folder]:>8}  {category}" for folder, category in CHECK_FOLDERS.items()]
+    return "\n".join(lines)
