@@ -104,13 +104,10 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     # (The rows of every seed first: the study runs in this order, and they are the comparison that counts.)
     add("fidelity", everything, ["labels only", "first", "shipped"], seeds)
     add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views"])
-    # Beyond the shipped recipe: does the picture branch lack width, or views? (Each costs
-    # over twice the shipped student's training or view features, past the reproduce budget.)
-    shipped = methods["shipped"]
-    add("fidelity", everything, [
-        replace(shipped, name="shipped, wider picture branch (32-64-128-256 channels)", student_args={"channels": (32, 64, 128, 256)}),
-        replace(shipped, name="shipped, 3 augmented views per picture", distill=replace(DISTILL, views=3)),
-    ])
+    # Beyond the shipped recipe: does the picture branch lack width? (1.8x the CNN's
+    # parameters, 24x fewer than the teacher's; too slow to train for the reproduce budget.)
+    wider = {"channels": (32, 64, 128, 256)}
+    add("fidelity", everything, [replace(methods["shipped"], name="shipped, wider picture branch (32-64-128-256)", student_args=wider)])
     add("main", everything, ["logit KD", "KD + hint"], seeds)
     add("main", everything, ["KD + augmentation", "KD + transfer", "init"])
     for fraction in (0.25, 0.10, 0.05):
@@ -127,6 +124,7 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     classic = Setting("all labels", teacher="mlp_teacher")
     add("classic", classic, [Method("labels only", labels_only, student="mlp_student"), Method("logit KD", kd, student="mlp_student")], seeds)
 
+    shipped = methods["shipped"]
     for t in (1.0, 2.0, 4.0, 8.0):
         add("temperature", everything, [replace(shipped, name=f"T = {t:g}", distill=replace(DISTILL, temperature=t))])
     for a in (0.5, 0.9, 1.0):
