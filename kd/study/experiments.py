@@ -104,10 +104,6 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     # (The rows of every seed first: the study runs in this order, and they are the comparison that counts.)
     add("fidelity", everything, ["labels only", "first", "shipped"], seeds)
     add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views"])
-    # Beyond the shipped recipe: does the picture branch lack width? (1.8x the CNN's
-    # parameters, 24x fewer than the teacher's; too slow to train for the reproduce budget.)
-    wider = {"channels": (32, 64, 128, 256)}
-    add("fidelity", everything, [replace(methods["shipped"], name="shipped, wider picture branch (32-64-128-256)", student_args=wider)])
     add("main", everything, ["logit KD", "KD + hint"], seeds)
     add("main", everything, ["KD + augmentation", "KD + transfer", "init"])
     for fraction in (0.25, 0.10, 0.05):
