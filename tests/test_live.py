@@ -137,12 +137,67 @@ def test_a_missing_or_broken_record_is_refused_with_what_to_do(recorded, tmp_pat
 
 def test_a_record_of_other_data_or_another_teacher_is_refused(recorded, tiny_dataset, small_dataset):
     path, _ = recorded
-    with pytest.raises(RecordError, match=f"recorded on dataset {tiny_dataset.fingerprint()}, but the data built here is "
-                                        f"{small_dataset.fingerprint()}") as refused:
-        record.load_teacher_outputs(path, small_dataset)
+    with pytest.raises(RecordError, match=f"Only 2 of the {len(small_dataset)} examples built here have a recorded teacher "
+                                        "answer") as refused:
+        record.load_teacher_outputs(path).match(small_dataset)  # the two share examples 0 and 3420
     assert_clear_message(str(refused.value))
+    with pytest.raises(RecordError, match="Only 2 of the"):
+        record.load_teacher_outputs(path, small_dataset)  # with the data: every example must be recorded
     with pytest.raises(RecordError, match="another teacher"):
         record.load_teacher_outputs(path, tiny_dataset, teacher_sha256="0" * 64)
+
+
+def without(dataset, style):
+    return dataset.subset([i for i, s in enumerate(dataset.styles) if s != style])
+
+
+def test_a_machine_missing_an_art_style_uses_the_recorded_answers_of_the_examples_it_has(recorded, tiny_dataset):
+    """Without Debian's Noto font the dataset has two art styles; the record has three."""
+    path, everything = recorded
+    assert record.load_teacher_outputs(path).styles == ["twemoji", "openmoji", "noto"]
+    two_styles = without(tiny_dataset, "noto")
+    rows, outputs = record.load_teacher_outputs(path).match(two_styles)
+    assert rows.tolist() == list(range(len(two_styles)))
+    kept = [i for i, s in enumerate(tiny_dataset.styles) if s != "noto"]
+    assert torch.equal(outputs.logits, everything.logits[kept]) and outputs.styles == ["twemoji", "openmoji"]
+    assert outputs.keys == record.example_keys(two_styles)
+
+
+def test_an_example_drawn_differently_here_is_left_out(recorded, tiny_dataset):
+    """Each example's picture (and text) is checked by its hash, not only its emoji and style."""
+    path, everything = recorded
+    redrawn = copy.deepcopy(tiny_dataset)
+    redrawn.images[3] = 255 - redrawn.images[3]  # another font version's drawing of the same emoji
+    redrawn.texts[5] = redrawn.texts[5] + " (renamed)"
+    rows, outputs = record.load_teacher_outputs(path).match(redrawn)
+    assert rows.tolist() == [i for i in range(len(tiny_dataset)) if i not in (3, 5)]
+    assert torch.equal(outputs.logits, everything.logits[rows])
+
+
+def test_a_record_of_the_first_format_is_used_on_the_very_data_it_was_made_on(recorded, tiny_dataset, tmp_path):
+    """A record written before examples had keys: the whole-dataset fingerprint decides."""
+    from kd import cache
+
+    path, everything = recorded
+    tensors, meta = cache.load_tensors(path)
+    del meta["keys"]
+    old = tmp_path / "old.safetensors"
+    cache.save_tensors(old, tensors, {**meta, "format_version": 1})
+    outputs = record.load_teacher_outputs(old, tiny_dataset)
+    assert outputs.keys is None and torch.equal(outputs.logits, everything.logits)
+    with pytest.raises(RecordError, match="first format") as refused:
+        record.load_teacher_outputs(old).match(without(tiny_dataset, "noto"))
+    assert_clear_message(str(refused.value))
+
+
+def test_python_m_kd_record_rewrites_the_record_from_the_teacher_in_a_folder(teacher, tiny_dataset, tmp_path, monkeypatch):
+    from kd.models.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "teacher", teacher, "teacher", classes=tiny_dataset.classes, data={})
+    monkeypatch.setattr(record, "load_dataset", lambda config, progress: tiny_dataset)
+    path = record.record_teacher_outputs(tmp_path, progress=False)
+    outputs = record.load_teacher_outputs(path, tiny_dataset, weights_sha256(teacher))
+    assert torch.allclose(outputs.view("image+text"), dataset_logits(teacher, tiny_dataset), atol=1e-5)
 
 
 # ------------------------------------------------------------------------------ settings
