@@ -17,6 +17,7 @@ object out (see the README's API section).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import time
@@ -28,7 +29,7 @@ import torch
 
 from kd import layout
 from kd.config import TEMPERATURES
-from kd.data.images import ImageError
+from kd.data.images import NOT_AN_IMAGE, ImageError
 from kd.models.checkpoint import CheckpointError
 from kd.serving import demo as page
 from kd.serving import live, live_page, results
@@ -60,8 +61,22 @@ CSS = page.CHART_CSS + """
 #headline p { font-size: 1.25em; line-height: 1.35; }
 #verdict p { font-size: 1.15em; }
 """
+# Gradio's picture box refuses a file whose type is not image/* (a .txt, a .pdf) in the
+# browser, before the app sees it, with "Invalid file type: notes.txt. Only image/* allowed.".
+# The page says instead what it says of any file that is not a picture (kd.data.images).
+PLAIN_UPLOAD_ERRORS = f"""
+() => {{
+  const plain = {json.dumps(NOT_AN_IMAGE)};
+  new MutationObserver(() => {{
+    for (const text of document.querySelectorAll("[data-testid=toast-text]")) {{
+      if (text.textContent.startsWith("Invalid file type")) text.textContent = plain;
+    }}
+  }}).observe(document.body, {{childList: true, subtree: true, characterData: true}});
+}}
+"""
 # Server-side rendering would need Node and slows the start; the page is one small app.
-LAUNCH_OPTIONS = dict(max_file_size=MAX_FILE_SIZE, ssr_mode=False, theme=gr.themes.Soft(), footer_links=["api"], css=CSS)
+LAUNCH_OPTIONS = dict(max_file_size=MAX_FILE_SIZE, ssr_mode=False, theme=gr.themes.Soft(), footer_links=["api"], css=CSS,
+                      js=PLAIN_UPLOAD_ERRORS)
 
 log = logging.getLogger("kd.app")
 

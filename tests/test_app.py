@@ -89,6 +89,13 @@ def test_broken_files_get_a_clear_message_and_the_server_keeps_serving(client, t
     assert predict(client, EXAMPLE_PICTURE, "boar")["teacher"]["label"]
 
 
+def test_on_the_demo_tab_a_file_that_is_not_a_picture_clears_the_answer_and_says_so_plainly(client, tmp_path):
+    """A text file or a PDF, renamed .png or not, gets the broken picture's message."""
+    for name, (data, message) in broken_pictures().items():
+        answer, notes = client.predict(handle_file(str(write(tmp_path, name, data))), "anything", 4.0, "image+text", api_name="/ask")
+        assert answer is None and notes.startswith("⚠️") and message in notes, name
+
+
 def test_awkward_pictures_are_answered(client, tmp_path):
     for name, data in awkward_pictures().items():
         served = predict(client, write(tmp_path, name, data), "yellow circle")

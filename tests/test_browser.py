@@ -19,6 +19,7 @@ from demo_helpers import (
     torch_threads_as_in_the_app,  # noqa: F401 (autouse fixture)
 )
 
+from kd.data.images import NOT_AN_IMAGE
 from kd.layout import EXPORTED, TEACHER_OUTPUTS_FILE, display_name
 from kd.serving import live, live_page
 from kd.serving.examples import load_examples, split_by_agreement
@@ -129,6 +130,19 @@ def test_a_visitor_compares_teacher_and_student_in_a_real_browser(browser_page):
     expect(page.locator("#notes")).to_contain_text("not an image we can read", timeout=WAIT_MS)
     expect(page.locator("#chart .kd-row")).to_have_count(0)
     expect(page.locator("#verdict")).to_have_text("")
+    assert not errors, errors
+
+
+def test_a_text_file_or_a_pdf_gets_the_plain_message_of_a_broken_picture(browser_page):
+    """The picture box refuses them in the browser (not image/*): the page says what it says of
+    a text file renamed .png, and the picture and its answer stay as they were."""
+    page, errors = browser_page
+    page.get_by_role("tab", name="Demo").click()
+    for name, mime in (("notes.txt", "text/plain"), ("report.pdf", "application/pdf")):
+        page.locator("#picture input[type=file]").set_input_files(files=[{"name": name, "mimeType": mime, "buffer": b"not a picture"}])
+        toast = page.locator("[data-testid=toast-text]").last
+        playwright.expect(toast).to_have_text(NOT_AN_IMAGE, timeout=WAIT_MS)
+        page.locator("[data-testid=toast-close]").first.click()
     assert not errors, errors
 
 
