@@ -17,6 +17,7 @@ object out (see the README's API section).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import time
@@ -28,7 +29,7 @@ import torch
 
 from kd import layout
 from kd.config import TEMPERATURES
-from kd.data.images import ImageError
+from kd.data.images import NOT_AN_IMAGE, ImageError
 from kd.models.checkpoint import CheckpointError
 from kd.serving import demo as page
 from kd.serving import live, live_page, results
@@ -60,8 +61,22 @@ CSS = page.CHART_CSS + """
 #headline p { font-size: 1.25em; line-height: 1.35; }
 #verdict p { font-size: 1.15em; }
 """
+# Gradio's picture box refuses a file whose type is not image/* (a .txt, a .pdf) in the
+# browser, before the app sees it, with "Invalid file type: notes.txt. Only image/* allowed.".
+# The page says instead what it says of any file that is not a picture (kd.data.images).
+PLAIN_UPLOAD_ERRORS = f"""
+() => {{
+  const plain = {json.dumps(NOT_AN_IMAGE)};
+  new MutationObserver(() => {{
+    for (const text of document.querySelectorAll("[data-testid=toast-text]")) {{
+      if (text.textContent.startsWith("Invalid file type")) text.textContent = plain;
+    }}
+  }}).observe(document.body, {{childList: true, subtree: true, characterData: true}});
+}}
+"""
 # Server-side rendering would need Node and slows the start; the page is one small app.
-LAUNCH_OPTIONS = dict(max_file_size=MAX_FILE_SIZE, ssr_mode=False, theme=gr.themes.Soft(), footer_links=["api"], css=CSS)
+LAUNCH_OPTIONS = dict(max_file_size=MAX_FILE_SIZE, ssr_mode=False, theme=gr.themes.Soft(), footer_links=["api"], css=CSS,
+                      js=PLAIN_UPLOAD_ERRORS)
 
 log = logging.getLogger("kd.app")
 
@@ -202,35 +217,45 @@ class LiveHandlers:
             self.metrics = {"models": {}}
 
     def comparison(self, result: LiveResult | None = None):
-        return live_page.comparison_frame(self.metrics, self.checkpoints, result)
+        return live_page.highlighted(live_page.comparison_frame(self.metrics, self.checkpoints, result))
+
+    def data_note(self) -> str:
+        """What the students will train on, as the page loads (the data is prepared at server start)."""
+        if self.lab.prepared:
+            return f"Pick the settings and press **Train my student**. {live_page.data_line(self.lab.data())}"
+        if self.lab.preparation_error:
+            return f"⚠️ {self.lab.preparation_error}"
+        return "The server is preparing the emoji and the teacher's recorded answers; the first run may wait for them."
 
     def train(self, temperature, alpha, label_percent, epochs, student_init, request: gr.Request, progress=gr.Progress()):
-        """Trains a student in a thread and yields (status, loss curve, accuracy curves,
-        comparison, the session's student) after every epoch; closing the generator (the
-        visitor left) stops the run."""
+        """Trains a student and its labels-only twin in a thread and yields (status, loss
+        curves, accuracy curves, comparison, the session's student) every second and after
+        every epoch; closing the generator (the visitor left) stops the run."""
         try:
             settings = LiveSettings.from_page(temperature, alpha, label_percent, epochs, student_init)
         except SettingsError as e:
             raise gr.Error(str(e), print_exception=False) from e
         if not self.lab.prepared:
             progress(0, desc="Preparing the data")
-            yield "Preparing the data: the first run after the server starts loads (or draws) the emoji once.", *[gr.skip()] * 4
+            yield "Preparing the data: the server is still loading (or drawing) the emoji, once.", *[gr.skip()] * 4
         try:
             run = self.lab.start(request.session_hash, settings)
+            data = live_page.data_line(self.lab.data())
         except (LiveError, RecordError) as e:
             raise gr.Error(str(e), print_exception=False) from e
         session, history, rows, start = request.session_hash, [], run.epochs(heartbeat=HEARTBEAT_S), time.perf_counter()
         progress((0, settings.epochs), desc="Training", unit="epochs")
-        yield live_page.training_line(1, settings, 0.0), *[gr.skip()] * 4
+        yield f"{live_page.training_line(1, settings, 0.0)}\n\n{data}", *self._curves([], settings), gr.skip(), gr.skip()
         try:
             for row in rows:
                 if row is None:  # no epoch ended this second: say where it is (and let a cancel land)
-                    yield live_page.training_line(len(history) + 1, settings, time.perf_counter() - start), *[gr.skip()] * 4
+                    seconds = time.perf_counter() - start
+                    yield f"{live_page.training_line(len(history) + 1, settings, seconds)}\n\n{data}", *[gr.skip()] * 4
                     continue
                 history.append(row)
                 progress((row["epoch"], settings.epochs), desc="Training", unit="epochs")
                 status = live_page.epoch_line(row, settings, time.perf_counter() - start)
-                yield status, *self._curves(history, settings), gr.skip(), gr.skip()
+                yield f"{status}\n\n{data}", *self._curves(history, settings), gr.skip(), gr.skip()
         except (LiveError, RecordError) as e:
             raise gr.Error(str(e), print_exception=False) from e
         except Exception as e:
@@ -241,15 +266,12 @@ class LiveHandlers:
             self.lab.finish(session, run)
         result = run.result
         own = result if result.student is not None else gr.skip()
-        yield live_page.result_summary(result), *self._curves(history, settings), self.comparison(result), own
+        summary = f"{live_page.result_summary(result)}\n\n{data}"
+        yield summary, *self._curves(history, settings), self.comparison(result), own
 
     @staticmethod
     def _curves(history, settings):
-        x_lim = [1, max(settings.epochs, 2)]  # the whole run's width from the start: the curves grow, the axis stays
-        return (
-            gr.LinePlot(live_page.loss_frame(history), x_lim=x_lim, x_axis_format="d"),
-            gr.LinePlot(live_page.accuracy_frame(history), x_lim=x_lim, x_axis_format="d"),
-        )
+        return plot_value(live_page.loss_frame(history)), plot_value(live_page.accuracy_frame(history))
 
     def stop(self, request: gr.Request) -> None:
         """The Stop button: this session's run stops at its next step and keeps its best epoch."""
@@ -258,6 +280,23 @@ class LiveHandlers:
     def leave(self, request: gr.Request) -> None:
         """The visitor closed or reloaded the page: their run, if any, stops."""
         self.lab.stop(request.session_hash)
+
+
+EPOCHS_AXIS = [str(epoch) for epoch in range(1, live.MAX_EPOCHS + 1)]
+# The comparison's columns (model, three scores, how it learned), in pixels: a header then
+# wraps between words, never inside one, and a phone scrolls the table, not the page.
+COMPARISON_WIDTHS = ["200px", "100px", "120px", "100px", "560px"]
+
+
+def plot_value(frame):
+    """A live curve's value for `gr.LinePlot`: epochs as names, so the axis shows whole epochs
+    (a number axis ticks 1.5, 2.5 ...), in `EPOCHS_AXIS` order; while every curve has one
+    epoch, drawn as points (a line through one point draws nothing)."""
+    frame = frame.assign(epoch=frame["epoch"].astype(str))
+    value = gr.LinePlot(render=False).postprocess(frame)
+    if frame["epoch"].nunique() == 1:
+        value.mark = "point"
+    return value.model_dump()
 
 
 # ----------------------------------------------------------------------------------- page
@@ -276,6 +315,7 @@ def build_demo(
     beside the predictor's teacher); past `queue_size` waiting requests, a new one is turned
     away with "busy, try again"."""
     lab = lab or LiveLab.beside(predictor.teacher.model, predictor.teacher.config, checkpoints)
+    lab.prepare_in_background()  # so that no visitor's first click waits for the data
     try:
         metrics = results.load_metrics(layout.Layout(checkpoints).metrics)
     except results.MetricsError:  # the Results tab says what is wrong
@@ -297,7 +337,7 @@ def build_demo(
         with gr.Tab("Demo"):
             asked = _demo_tab(demo_handlers, examples, own)
         with gr.Tab("Distill it yourself"):
-            trained = _live_tab(live_handlers, own)
+            trained = _live_tab(live_handlers, own, demo)
         with gr.Tab("Results"):
             _results_tab(checkpoints)
         with gr.Tab("About"):
@@ -384,22 +424,25 @@ def _demo_tab(handlers: Handlers, examples: Path, own: gr.State) -> tuple:
 
 
 LIVE_INTRO = f"""
-Train a student of your own, here and now, and see where it lands next to ours. It learns from
-the teacher's answers, recorded once, and from the labels of the share of training emoji you
-pick; the rest of the training emoji it sees with the teacher's soft labels only. Training
-stops after {live.TIME_LIMIT_S:.0f} s at most, keeping its best epoch. One student trains at a time: if another
-visitor's is training, yours waits in the queue, and the status line shows your place. Once it
-is trained, your student also answers on the Demo tab, below the teacher and our student.
+Train a student of your own, here and now. It learns from the teacher's answers, recorded
+once, and from the true labels of the share of training emoji you pick; the rest of the
+training emoji it sees with the teacher's soft labels only. Beside it trains its **labels-only
+twin**: the same student, from the same start, on the same labelled emoji for as many epochs,
+without the teacher (alpha 0). The gap between the two is what the teacher taught, and the
+summary says it in points. Training stops after {live.TIME_LIMIT_S:.0f} s at most, keeping each
+student's best epoch. One run trains at a time: if another visitor's is training, yours waits
+in the queue, and the status line shows your place. Once trained, your student also answers
+on the Demo tab.
 """
 
 
-def _live_tab(handlers: LiveHandlers, own: gr.State):
+def _live_tab(handlers: LiveHandlers, own: gr.State, page: gr.Blocks):
     """The "Distill it yourself" tab; returns its training event (None without the teacher's record)."""
     gr.Markdown(LIVE_INTRO)
     if not handlers.lab.recorded:
         gr.Markdown(
             f"This tab needs the teacher's recorded answers, `{handlers.lab.outputs_path}`, which are not there. "
-            "`python -m kd reproduce` writes them beside the checkpoints."
+            "`python -m kd record` writes them beside the checkpoints."
         )
         return None
     defaults = LiveSettings()
@@ -409,25 +452,32 @@ def _live_tab(handlers: LiveHandlers, own: gr.State):
         alpha = gr.Slider(0, 1, value=defaults.alpha, step=0.05, label="alpha",
                           info="Weight of the teacher's soft labels; 0 = labels only", elem_id="live-alpha")
         labels = gr.Slider(100 * live.LABEL_FRACTIONS[0], 100 * live.LABEL_FRACTIONS[1], value=100 * defaults.label_fraction,
-                           step=5, label="Labelled training emoji (%)", info="The student sees the labels of these only",
+                           step=5, label="Labelled training emoji (%)", info="Both students see the labels of these only",
                            elem_id="live-labels")
         epochs = gr.Slider(1, live.MAX_EPOCHS, value=defaults.epochs, step=1, label="Epochs",
                            info=f"Passes over the training set, within {live.TIME_LIMIT_S:.0f} s", elem_id="live-epochs")
     student_init = gr.Radio(
         [("random weights", "random"), ("the teacher's word embeddings, compressed", "teacher"),
          ("word vectors distilled from the teacher (as our student)", "distilled")],
-        value=defaults.student_init, label="The student starts from", elem_id="live-init",
+        value=defaults.student_init, label="Both students start from", elem_id="live-init",
     )
     with gr.Row():
         train = gr.Button("Train my student", variant="primary", elem_id="live-train")
         stop = gr.Button("Stop", elem_id="live-stop")
-    status = gr.Markdown("Pick the settings and press **Train my student**.", elem_id="live-status")
+    status = gr.Markdown(elem_id="live-status")
+    # Said at every page load: the data is prepared in the background from the server's start.
+    page.load(handlers.data_note, None, status, show_progress="hidden", api_visibility="private")
     with gr.Row():
-        loss = gr.LinePlot(x="epoch", y="loss", color="term", title="Training loss, by term", height=280, elem_id="live-loss")
-        accuracy = gr.LinePlot(x="epoch", y="value", color="curve", y_lim=[0, 1], title="Accuracy", y_title="accuracy",
-                               height=280, elem_id="live-accuracy")
-    gr.Markdown("### Side by side, on the test split\nYour student is scored as ours were, against the same teacher.")
-    table = gr.Dataframe(handlers.comparison(), interactive=False, wrap=True, elem_id="live-comparison")
+        plots = {"x": "epoch", "color": "model", "sort": EPOCHS_AXIS, "height": 280, "min_width": 300}
+        loss = gr.LinePlot(y="loss", color_map=live_page.curve_colors(live_page.LOSS_CURVES), title="Training loss",
+                           elem_id="live-loss", **plots)
+        accuracy = gr.LinePlot(y="accuracy", color_map=live_page.curve_colors(live_page.ACCURACY_CURVES), y_lim=[0, 1],
+                               title="Validation accuracy", elem_id="live-accuracy", **plots)
+    # Below the plots, not as their captions: a plot's fixed height cuts a long caption.
+    gr.Markdown(live_page.CURVES_CAPTION, elem_id="live-curves-caption")
+    gr.Markdown("### Side by side, on the test split\nYour student and its twin are scored as ours were, against the same teacher.")
+    table = gr.Dataframe(handlers.comparison(), interactive=False, wrap=True, column_widths=COMPARISON_WIDTHS,
+                         max_height=1000, elem_id="live-comparison")  # every row in sight, no scrolling inside
     trained = train.click(
         handlers.train, [temperature, alpha, labels, epochs, student_init], [status, loss, accuracy, table, own],
         show_progress_on=[status], concurrency_limit=TRAINING_CONCURRENCY, concurrency_id="live",
@@ -543,8 +593,14 @@ re-draws the answers: no model runs again.
   taught.
 - *Distill it yourself*: train a student of your own with the temperature, alpha (how much it
   listens to the teacher's soft labels rather than the true labels; 0 = labels only), share of
-  labelled emoji and epochs you pick. The teacher is not run: its answers on every emoji were
-  recorded when it was trained, which is what makes a run take seconds.
+  labelled emoji, epochs and starting weights you pick. Beside it trains its *labels-only twin*:
+  the same student, from the same weights, on the same labelled emoji for as many epochs, with
+  alpha 0. The gap between their test accuracies, given in points, is what the teacher taught;
+  it is largest when few emoji are labelled, since the teacher's soft labels also cover the
+  rest. The teacher itself does not run: its answers on every emoji were recorded when it was
+  trained, so a run takes seconds, not the minutes its pretrained networks would need. On a
+  server without the Noto emoji font, both students train and are scored on the other art
+  styles, and the status line says so.
 
 ## Credits and licences
 

@@ -5,6 +5,7 @@
     distill        train a student from the teacher (--alpha 0: on labels alone)
     evaluate       evaluate every checkpoint in a folder; --json writes the metrics
     reproduce      all of the above, from nothing to checkpoints/ and metrics.json
+    record         rewrite the teacher's recorded answers the live tab trains on
     experiments    the distillation study: which methods beat labels alone, over seeds
     report         write the results and the study's tables into the README
     examples       pick the demo's held-out examples (some the models disagree on)
@@ -152,6 +153,14 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_record(a: argparse.Namespace) -> int:
+    from kd.study.record import record_teacher_outputs
+
+    path = record_teacher_outputs(a.checkpoints)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
 def cmd_experiments(a: argparse.Namespace) -> int:
     from kd.study.experiments import run_study, tables_markdown
 
@@ -235,6 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="train and evaluate everything into a folder")
     p.add_argument("--out", default=str(Layout().root))
     p.set_defaults(run=cmd_reproduce)
+
+    p = sub.add_parser("record", help="rewrite the teacher's recorded answers (the live tab's) from the teacher in a folder")
+    p.add_argument("--checkpoints", default=str(Layout().root))
+    p.set_defaults(run=cmd_record)
 
     p = sub.add_parser("experiments", help="the distillation study (resumable; about 2 hours on 2 cores)")
     p.add_argument("--out", default="experiments", help="where runs.jsonl, tables.md and tables.json go")

@@ -118,6 +118,10 @@ def broken_pictures() -> dict[str, tuple[bytes, str]]:
     good = EXAMPLE_PICTURE.read_bytes()
     return {
         "not-an-image.png": (b"this is a text file, not a picture", "not an image we can read"),
+        # Other documents, renamed or not: the same plain message as a broken picture.
+        "report.pdf.png": (b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n", "not an image we can read"),
+        "notes.txt": (b"shopping list: apples, pears\n", "not an image we can read"),
+        "report.pdf": (b"%PDF-1.4\n%%EOF\n", "not an image we can read"),
         "truncated.png": (good[: len(good) // 2], "damaged or truncated"),
         "64-megapixels.png": (decompression_bomb_png(8_000, 8_000), "megapixels accepted"),
         "bomb.png": (decompression_bomb_png(), "megapixels accepted"),

@@ -18,7 +18,7 @@ from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixt
 from demo_helpers import (
     CHECKPOINTS, EXAMPLE_PICTURE, assert_same_answer, awkward_pictures, broken_pictures, launched_app, shared_predictor, write,
 )
-from kd.serving import live
+from kd.serving import live, live_page
 from kd.layout import EXPORTED, TEACHER_OUTPUTS_FILE, display_name
 from kd.serving.examples import load_examples
 
@@ -87,6 +87,13 @@ def test_broken_files_get_a_clear_message_and_the_server_keeps_serving(client, t
         with pytest.raises(AppError, match=message):
             predict(client, write(tmp_path, name, data), "anything")
     assert predict(client, EXAMPLE_PICTURE, "boar")["teacher"]["label"]
+
+
+def test_on_the_demo_tab_a_file_that_is_not_a_picture_clears_the_answer_and_says_so_plainly(client, tmp_path):
+    """A text file or a PDF, renamed .png or not, gets the broken picture's message."""
+    for name, (data, message) in broken_pictures().items():
+        answer, notes = client.predict(handle_file(str(write(tmp_path, name, data))), "anything", 4.0, "image+text", api_name="/ask")
+        assert answer is None and notes.startswith("⚠️") and message in notes, name
 
 
 def test_awkward_pictures_are_answered(client, tmp_path):
@@ -176,12 +183,16 @@ def test_two_visitors_train_students_of_their_own_and_each_sees_only_theirs(url,
         time.sleep(0.05)
     assert max(at_once) == 1  # one trains while the other waits its turn in the queue
     finals = {name: job.result(timeout=120) for name, job in jobs.items()}
+    shipped = [display_name(model) for model in shared_predictor_metrics() if model not in EXPORTED]
     for name, (status, _, _, table) in finals.items():
-        assert "Your student trained 1 epoch in" in status and "accuracy **0." in status, name
-        mine = table["data"][-1]
-        assert mine[0] == "your student" and [row[0] for row in table["data"][:-1]] == [
-            display_name(model) for model in shared_predictor_metrics() if model not in EXPORTED]
-    how = {name: final[3]["data"][-1][-1] for name, final in finals.items()}  # the table's last column
+        assert "Your student trained 1 epoch" in status and "scores **0." in status, name
+        models = [row[0] for row in table["data"]]
+        assert models[0] == live_page.YOURS and models[-len(shipped):] == shipped, name
+    # Bob's student has its labels-only twin beside it; Alice's, at alpha 0, is its own twin.
+    assert [row[0] for row in finals["bob"][3]["data"]][1] == "same student, labels only, same 10% of labels"
+    assert "+" in finals["bob"][0] or "cost" in finals["bob"][0]  # the KD gain, in points
+    assert len(finals["alice"][3]["data"]) == len(shipped) + 1 and "its own labels-only twin" in finals["alice"][0]
+    how = {name: final[3]["data"][0][-1] for name, final in finals.items()}  # the table's last column
     assert how["alice"].startswith("labels only") and how["bob"].startswith("distilled")
 
     answers = {name: ask(client) for name, client in (("alice", alice), ("bob", bob), ("carol", carol))}
@@ -189,6 +200,15 @@ def test_two_visitors_train_students_of_their_own_and_each_sees_only_theirs(url,
     assert answers["alice"]["others"]["your student"]["logits"] != answers["bob"]["others"]["your student"]["logits"]
     assert "your student" not in answers["carol"].get("others", {})  # never trained one
     assert no_training_left(lab)
+
+
+def test_the_live_data_is_prepared_at_server_start_not_on_the_first_click(url, lab, recorded):
+    assert lab.prepared or lab.preparing  # build_demo started it; nobody has clicked yet
+    deadline = time.monotonic() + 120
+    while not lab.prepared:
+        assert time.monotonic() < deadline and not lab.preparation_error, lab.preparation_error
+        time.sleep(0.2)
+    assert live_page.data_line(lab.data()).startswith("Training pictures: ")
 
 
 def shared_predictor_metrics() -> dict:

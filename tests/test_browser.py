@@ -7,17 +7,22 @@ to artifacts/screenshots/ for people to look at.
 """
 
 import re
+import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
-from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixture)
-from demo_helpers import CHECKPOINTS, launched_app, shared_predictor
+from demo_helpers import (
+    CHECKPOINTS,
+    launched_app,
+    shared_predictor,
+    torch_threads_as_in_the_app,  # noqa: F401 (autouse fixture)
+)
+
+from kd.data.images import NOT_AN_IMAGE
+from kd.layout import EXPORTED, TEACHER_OUTPUTS_FILE, display_name
 from kd.serving import live, live_page
-from kd.layout import TEACHER_OUTPUTS_FILE
 from kd.serving.examples import load_examples, split_by_agreement
-from kd.layout import EXPORTED, display_name
 from kd.serving.results import load_metrics
 
 pytestmark = [
@@ -128,6 +133,19 @@ def test_a_visitor_compares_teacher_and_student_in_a_real_browser(browser_page):
     assert not errors, errors
 
 
+def test_a_text_file_or_a_pdf_gets_the_plain_message_of_a_broken_picture(browser_page):
+    """The picture box refuses them in the browser (not image/*): the page says what it says of
+    a text file renamed .png, and the picture and its answer stay as they were."""
+    page, errors = browser_page
+    page.get_by_role("tab", name="Demo").click()
+    for name, mime in (("notes.txt", "text/plain"), ("report.pdf", "application/pdf")):
+        page.locator("#picture input[type=file]").set_input_files(files=[{"name": name, "mimeType": mime, "buffer": b"not a picture"}])
+        toast = page.locator("[data-testid=toast-text]").last
+        playwright.expect(toast).to_have_text(NOT_AN_IMAGE, timeout=WAIT_MS)
+        page.locator("[data-testid=toast-close]").first.click()
+    assert not errors, errors
+
+
 def test_every_tab_fits_a_phone_and_a_laptop_screen(browser_page):
     """No sideways scrolling at 390 x 844; a screenshot of each tab at both sizes."""
     page, errors = browser_page
@@ -166,35 +184,77 @@ def test_the_results_tab_draws_the_test_table_and_the_training_curves(browser_pa
     assert not errors, errors
 
 
-def start_training(page, epochs: int) -> None:
-    """On the "Distill it yourself" tab, `epochs` epochs and the other settings as they are: Train."""
+def start_training(page, epochs: int | None = None) -> None:
+    """On the "Distill it yourself" tab, `epochs` epochs (None: the default) and the other settings as they are: Train."""
     if not (CHECKPOINTS / TEACHER_OUTPUTS_FILE).is_file():
         pytest.skip(f"no {TEACHER_OUTPUTS_FILE} in {CHECKPOINTS}: the live tab is off")
     page.get_by_role("tab", name="Distill it yourself").click()
-    box = page.locator("#live-epochs input[type=number]")
-    box.fill(str(epochs))
-    box.press("Enter")
+    # Before any click, the page says what the students train on: the server prepared the data as it started.
+    playwright.expect(page.locator("#live-status")).to_contain_text("Training pictures: ", timeout=WAIT_MS)
+    if epochs is not None:
+        box = page.locator("#live-epochs input[type=number]")
+        box.fill(str(epochs))
+        box.press("Enter")
     page.locator("#live-train").click()
 
 
-def test_a_visitor_distills_a_student_of_their_own_and_it_answers_on_the_demo_tab(browser_page):
+def legend(page, plot: str) -> list[str]:
+    """The names a plot's legend shows, as drawn (a cut name would end in an ellipsis)."""
+    return [t.text_content().strip() for t in page.locator(f"{plot} g.role-legend-label text").all()]
+
+
+def x_ticks(page, plot: str) -> list[str]:
+    """The x axis's labels, as drawn."""
+    axis = page.locator(f"{plot} g.role-axis[aria-label^='X-axis']")
+    return [t.text_content().strip() for t in axis.locator("g.role-axis-label text").all()]
+
+
+def comparison_rows(page):
+    """The live comparison's rows, header first."""
+    return page.locator("#live-comparison").get_by_role("row")
+
+
+def test_a_visitor_distills_a_student_of_their_own_in_the_default_run_and_it_answers_on_the_demo_tab(browser_page):
     page, errors = browser_page
     expect = playwright.expect
-    start_training(page, epochs=2)
+    defaults = live.LiveSettings()
+    start = time.monotonic()
+    start_training(page)
 
-    # Each epoch's numbers show as it ends, then the summary; the curves have every epoch.
-    expect(page.locator("#live-status")).to_contain_text("Epoch 1 of 2", timeout=90_000)
-    expect(page.locator("#live-status")).to_contain_text("Your student trained 2 epochs", timeout=90_000)
-    expect(page.locator("#live-accuracy g.mark-line path")).to_have_count(len(live_page.CURVE_LABELS), timeout=WAIT_MS)
-    expect(page.locator("#live-loss g.mark-line path")).to_have_count(len(live_page.LOSS_TERMS), timeout=WAIT_MS)
-    row = page.locator("#live-comparison").get_by_role("row", name=re.compile("^your student"))
-    expect(row).to_contain_text("distilled at T = 4, alpha = 0.9, 10% of labels, 2 epochs")
+    # The status says where the run is from its first second; each epoch's numbers show as
+    # it ends, then the summary with the KD gain, well within the limit.
+    expect(page.locator("#live-status")).to_contain_text(f"Training epoch 1 of {defaults.epochs}", timeout=5_000)
+    expect(page.locator("#live-status")).to_contain_text(f"Your student trained {defaults.epochs} epochs", timeout=60_000)
+    seconds = time.monotonic() - start
+    print(f"\nbrowser: the default run, from the click to its summary, {seconds:.1f} s")
+    assert seconds < live.TIME_LIMIT_S
     summary = page.inner_text("#live-status")
-    accuracy = re.search(r"accuracy ([0-9]\.[0-9]{3}), agreement with the teacher ([0-9]\.[0-9]{3})", summary)
-    expect(row).to_contain_text(accuracy.group(1))
-    expect(row).to_contain_text(accuracy.group(2))
+    assert re.search(r"the teacher added [+][0-9.]+ points|cost [0-9.]+ points|no difference", summary), summary
+    # Both curves have both students, a line each, every legend entry whole; whole epochs on the axis.
+    for plot, curves in (("#live-loss", live_page.LOSS_CURVES), ("#live-accuracy", live_page.ACCURACY_CURVES)):
+        expect(page.locator(f"{plot} g.mark-line path")).to_have_count(len(curves), timeout=WAIT_MS)
+        assert legend(page, plot) == [name for name, _ in curves.values()]
+        assert x_ticks(page, plot) == [str(e) for e in range(1, defaults.epochs + 1)]
+
+    # The comparison: your student first, highlighted, its labels-only twin beside it.
+    rows = comparison_rows(page)
+    mine, twin = rows.nth(1), rows.nth(2)
+    expect(mine).to_contain_text(live_page.YOURS)
+    expect(mine).to_contain_text(f"distilled at T = 4, alpha = 0.9, 10% of labels, {defaults.epochs} epochs")
+    expect(twin).to_contain_text("same student, labels only, same 10% of labels")
+    assert mine.get_by_role("gridcell").nth(1).evaluate("e => getComputedStyle(e).fontWeight") in ("700", "bold")
+    assert twin.get_by_role("gridcell").nth(1).evaluate("e => getComputedStyle(e).fontWeight") not in ("700", "bold")
+    scores = re.search(r"your student scores ([0-9]\.[0-9]{3}), the same student on the same 10% of labels alone ([0-9]\.[0-9]{3})",
+                       summary)
+    expect(mine).to_contain_text(scores.group(1))
+    expect(twin).to_contain_text(scores.group(2))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "live.png"), full_page=True)
+    for name, size in (("live", VIEWPORT), ("live-phone", PHONE)):
+        page.set_viewport_size(size)
+        page.wait_for_timeout(500)
+        assert page.evaluate("document.documentElement.scrollWidth") <= size["width"] + 1, name
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size(VIEWPORT)
 
     # Back on the Demo tab, the visitor's student answers the next question too: a cached
     # example, which has no visitor's student in it, so theirs answers it as it loads.
@@ -220,8 +280,12 @@ def test_the_stop_button_ends_a_run_and_keeps_its_best_epoch(browser_page):
     expect(page.locator("#live-status")).to_contain_text(f"Epoch 1 of {live.MAX_EPOCHS}", timeout=90_000)
     page.locator("#live-stop").click()
     expect(page.locator("#live-status")).to_contain_text("Stopped, as you asked. Your student trained", timeout=WAIT_MS)
-    trained = int(re.search(r"trained (\d+) epochs? in", page.inner_text("#live-status")).group(1))
+    trained = int(re.search(r"trained (\d+) epochs? with", page.inner_text("#live-status")).group(1))
     assert trained < live.MAX_EPOCHS
-    row = page.locator("#live-comparison").get_by_role("row", name=re.compile("^your student"))
-    expect(row).to_contain_text(f"{trained} epoch")
+    expect(comparison_rows(page).nth(1)).to_contain_text(f"{trained} epoch")
+    if trained == 1:  # one epoch: points, since a line through one point would draw nothing
+        for plot, curves in (("#live-loss", live_page.LOSS_CURVES), ("#live-accuracy", live_page.ACCURACY_CURVES)):
+            expect(page.locator(f"{plot} g.mark-line path")).to_have_count(0, timeout=WAIT_MS)
+            expect(page.locator(f"{plot} g.mark-symbol path")).to_have_count(2 * len(curves))  # drawn, and the hover layer's
+        page.screenshot(path=str(SCREENSHOTS / "live-one-epoch.png"), full_page=True)
     assert not errors, errors

@@ -32,6 +32,8 @@ BACKGROUND_TOLERANCE = 8
 MARGIN = 0.06
 # Pictures longer than this on a side are reduced to it before their content is found.
 PREVIEW_SIDE = 1024
+# What a file that is not a picture (a text file, a PDF) gets told, here and by the demo's page.
+NOT_AN_IMAGE = "This file is not an image we can read: upload a PNG, JPEG, GIF, WebP or BMP picture."
 
 
 class ImageError(ValueError):
@@ -54,7 +56,7 @@ def open_image(source: str | os.PathLike | bytes | Image.Image) -> Image.Image:
             # Pillow's own guard, for sizes far beyond ours: the same message as below.
             raise ImageError(_too_large_message()) from e
         except UnidentifiedImageError as e:
-            raise ImageError("This file is not an image we can read: upload a PNG, JPEG, GIF, WebP or BMP picture.") from e
+            raise ImageError(NOT_AN_IMAGE) from e
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise ImageError(_too_large_message(f"{width}x{height} pixels"))

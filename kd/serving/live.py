@@ -1,17 +1,19 @@
-"""Distill it yourself: a fresh student trained live, in a minute, on the teacher's recorded answers.
+"""Distill it yourself: a fresh student trained live, in seconds, on the teacher's recorded answers.
 
 The demo's "Distill it yourself" tab lets a visitor pick the temperature T, alpha, the
-fraction of labels and the epochs, and trains a new student while they watch. The teacher
-does not run: it answers from its record (`kd.study.record`), so the project's own `Distiller`
-and `Trainer` train the student as `kd.study.pipeline.distill` does (without a transfer set): the
-same losses, the same modality dropout with the teacher shown the same view, the same
-history rows, the same best-epoch keeping.
+fraction of labels and the epochs, and trains a new student while they watch, and beside it
+its labels-only twin (the same student, the same labels, alpha 0), so the page shows what
+the teacher added. The teacher does not run: it answers from its record (`kd.study.record`),
+so the project's own `Distiller` and `Trainer` train the student as `kd.study.pipeline.distill`
+does (without a transfer set): the same losses, the same modality dropout with the teacher
+shown the same view, the same history rows, the same best-epoch keeping.
 
     lab = LiveLab(Layout().teacher_outputs, DataConfig())
-    run = lab.start("session-1", LiveSettings(temperature=4, alpha=0.9, label_fraction=0.1, epochs=8))
+    run = lab.start("session-1", LiveSettings(temperature=4, alpha=0.9, label_fraction=0.1, epochs=2))
     for row in run.epochs():      # each epoch's history row, as it ends (training runs in a thread)
-        print(row["val_accuracy"])
+        print(row["val_accuracy"], row["twin_val_accuracy"])
     run.result.test["accuracy"]   # the student on the test split, scored like `kd.study.evaluate`
+    run.result.kd_gain            # its test accuracy over the twin's, in points
 
 A run stops at the next step when asked (`lab.stop(session)`, or closing `run.epochs()`),
 and before an epoch that would end past its time limit; it then keeps its best epoch so far.
@@ -20,7 +22,9 @@ What the tab shows of a run (tables, curves, sentences) is `kd.serving.live_page
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import math
 import queue
 import threading
 import time
@@ -29,28 +33,33 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
+from torch import nn
 
 from kd.config import STUDENT_TRAIN, TEMPERATURES, DataConfig, DistillConfig, TrainConfig, from_dict, to_dict
 from kd.data.dataset import MultimodalDataset, load_dataset
 from kd.layout import Layout
 from kd.models.checkpoint import checkpoint_config, weights_sha256
 from kd.models.classifiers import MultimodalClassifier, Teacher, create_model
-from kd.models.compress import INITS, init_from_teacher
+from kd.models.compress import INITS, init_from_teacher, token_outputs
 from kd.study import pipeline
 from kd.study.evaluate import dataset_logits, quality_metrics
 from kd.study.record import RecordedTeacher, TeacherOutputs, load_teacher_outputs
 from kd.training.distill import Distiller
 from kd.training.train import TensorLoader, Trainer, TrainingStopped
 
-# What a visitor may choose. Measured on a 2-core x86_64 machine busy with other jobs, on
-# one torch thread (as the app trains): 3 to 3.7 s per epoch, so the default run takes ~25 s
-# and the cap ~55 s; the limit is enforced anyway (a busier machine is slower).
+# What a visitor may choose. A step of the student's CNN is most of the cost: on a 2-core
+# machine busy with other jobs, on one torch thread (as the app trains), an epoch over the
+# 3,936 training pictures takes 10-12 s with the twin at 10% of the labels, so the default run
+# (2 epochs, both students, scored at the end) takes about 25 s (README: tests/test_live.py -k
+# default_run -s). The limit is enforced anyway: a busier machine is slower.
 TIME_LIMIT_S = 60.0
-MAX_EPOCHS = 15
+# More would not fit in the limit on such a machine (the run would stop before an epoch that
+# could not end in time, its cosine schedule unfinished).
+MAX_EPOCHS = 10
 LABEL_FRACTIONS = (0.05, 1.0)
 STUDENT_INITS = INITS  # random, or word vectors from the teacher (kd.models.compress)
-DEFAULT_EPOCHS = 8
-TEST_SECONDS = 1.0  # kept within the limit for scoring the student on the test split at the end
+DEFAULT_EPOCHS = 2
+TEST_SECONDS = 2.0  # kept within the limit for scoring both students on the test split at the end
 
 
 class LiveError(RuntimeError):
@@ -70,7 +79,9 @@ class LiveSettings:
 
     temperature: float = 4.0
     alpha: float = 0.9
-    label_fraction: float = 0.1  # of the training emoji whose labels the student may use
+    # Few labels, where the teacher's soft labels on the rest matter: 10% of the training
+    # emoji (462 of the 3,936 training pictures); the labels-only twin gets the same ones.
+    label_fraction: float = 0.1
     epochs: int = DEFAULT_EPOCHS
     student_init: str = "random"  # or "teacher" / "distilled": word vectors from the teacher's text encoder
 
@@ -118,6 +129,10 @@ class LiveSettings:
         alone would take most of the minute)."""
         return dataclasses.replace(STUDENT_TRAIN, epochs=self.epochs, label_fraction=self.label_fraction)
 
+    def twin(self) -> LiveSettings:
+        """The labels-only twin's settings: the same, with alpha 0."""
+        return dataclasses.replace(self, alpha=0.0)
+
     def describe(self) -> str:
         how = "labels only" if self.alpha == 0 else f"T = {self.temperature:g}, alpha = {self.alpha:g}"
         return f"{how}, {percent(self.label_fraction)} of the labels, {self.student_init} start"
@@ -128,50 +143,79 @@ class LiveSettings:
 
 @dataclass
 class LiveData:
-    """Everything a live run reads, prepared once per server: the dataset, the teacher's
-    record checked against it, and the student's preprocessed inputs for every example."""
+    """Everything a live run reads, prepared once per server: the examples built here that
+    the teacher's record has an answer for, those answers, and the student's preprocessed
+    inputs for every one of them."""
 
     dataset: MultimodalDataset
-    outputs: TeacherOutputs
+    outputs: TeacherOutputs  # in the dataset's order
     inputs: dict[str, torch.Tensor]  # `kd.study.pipeline.student_inputs` of the whole dataset
+    recorded_styles: tuple[str, ...] = ()  # the art styles the record holds (some may be missing here)
 
     @classmethod
     def prepare(
         cls, outputs_path: str | Path, data: DataConfig | None = None, teacher_sha256: str | None = None, progress: bool = False
     ) -> LiveData:
-        """Load (or, on a cold cache, build) the dataset, then the record checked against it."""
-        load_teacher_outputs(outputs_path)  # a missing or broken record fails before any building
+        """Load (or, on a cold cache, build) the dataset, then take the examples the record
+        holds: all of them where the data was built as the teacher's was, those of the art
+        styles installed here otherwise (`TeacherOutputs.match`)."""
+        record = load_teacher_outputs(outputs_path, teacher_sha256=teacher_sha256)  # fails before any building
         dataset = load_dataset(data or DataConfig(), progress=progress)
-        outputs = load_teacher_outputs(outputs_path, dataset, teacher_sha256)
-        return cls.of(dataset, outputs)
+        rows, outputs = record.match(dataset)
+        if len(rows) < len(dataset):
+            dataset = dataset.subset(rows)
+        return cls.of(dataset, outputs, tuple(record.styles))
 
     @classmethod
-    def of(cls, dataset: MultimodalDataset, outputs: TeacherOutputs) -> LiveData:
+    def of(cls, dataset: MultimodalDataset, outputs: TeacherOutputs, recorded_styles: tuple[str, ...] = ()) -> LiveData:
         student = create_model("student", num_classes=dataset.num_classes)
-        return cls(dataset, outputs, pipeline.student_inputs(student, dataset))
+        return cls(dataset, outputs, pipeline.student_inputs(student, dataset), recorded_styles)
+
+    @property
+    def styles(self) -> list[str]:
+        """The art styles a live student trains and is scored on, in the data's order."""
+        return list(dict.fromkeys(self.dataset.styles))
+
+    @property
+    def missing_styles(self) -> list[str]:
+        """Styles the teacher's record holds that were not built here (a font not installed)."""
+        return [style for style in self.recorded_styles if style not in self.styles]
 
 
 # ------------------------------------------------------------------------------ training
 
+TWIN = "twin_"  # the prefix of the labels-only twin's losses and scores in a run's history rows
+
 
 @dataclass
 class LiveResult:
-    """A student trained live, and how it did."""
+    """A student trained live, its labels-only twin, and how both did."""
 
     student: MultimodalClassifier | None  # the best epoch's weights; None if no epoch ended
     settings: LiveSettings
-    history: list[dict]
+    history: list[dict]  # one row per epoch; the twin's figures under TWIN-prefixed keys
     test: dict  # `kd.study.evaluate.quality_metrics` on the test split, against the recorded teacher
     seconds: float
     labelled_examples: int
     stopped: str = ""  # why training ended before the last epoch, in words ("" if it did not)
+    twin: MultimodalClassifier | None = None  # the same student on labels alone (None with alpha 0: it is the student)
+    twin_test: dict = dataclasses.field(default_factory=dict)
 
-    def config(self) -> dict:
-        """What a checkpoint of this student would record about its training."""
+    @property
+    def kd_gain(self) -> float | None:
+        """Test accuracy points your student gained over its labels-only twin (None without a twin)."""
+        if self.student is None or self.twin is None:
+            return None
+        return 100 * (self.test["accuracy"] - self.twin_test["accuracy"])
+
+    def config(self, twin: bool = False) -> dict:
+        """What a checkpoint of this student (or of its twin) would record about its training."""
+        model, settings = (self.twin, self.settings.twin()) if twin else (self.student, self.settings)
+        history = [{k.removeprefix(TWIN): v for k, v in row.items() if k.startswith(TWIN) or k in ("epoch", "seconds")}
+                   for row in self.history] if twin else self.history
         return checkpoint_config(
-            self.student, "student", weights_sha256(self.student), train=to_dict(self.settings.train_config()),
-            distill=to_dict(self.settings.distill_config()), history=self.history,
-            labelled_train_examples=self.labelled_examples,
+            model, "student", weights_sha256(model), train=to_dict(settings.train_config()),
+            distill=to_dict(settings.distill_config()), history=history, labelled_train_examples=self.labelled_examples,
         )
 
 
@@ -199,6 +243,71 @@ class _Budget:
         return bool(self.reason)
 
 
+class SideBySide(nn.Module):
+    """Your student and its labels-only twin, one step each on the same batch, for one `Trainer`.
+
+    Why one Trainer and not two runs in turn: both students then grow epoch by epoch on the
+    page, the time limit and the Stop button treat them alike, and a stopped run still has
+    both. Their parameters are disjoint and nothing couples them (no clipping of a joint
+    norm), so the summed loss gives each student exactly its own gradients, and AdamW
+    updates each as if it trained alone. The twin learns from the batch's labelled rows
+    only (what alpha = 0 gives it), so it takes as many steps as your student over the same
+    labelled emoji, and costs a fraction of a step at a small label share.
+    """
+
+    def __init__(self, taught: Distiller, twin: Distiller | None):
+        super().__init__()
+        self.taught, self.twin = taught, twin
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        logits, losses = self.taught(batch)  # the Trainer's train accuracy is your student's
+        if self.twin is not None:
+            labelled = batch["labelled"]
+            if labelled.any():
+                _, twin_losses = self.twin({k: v[labelled] for k, v in batch.items()})
+            else:  # no labelled row in this batch: nothing for the twin to learn from
+                twin_losses = {"loss_ce": torch.zeros(())}
+            losses |= {TWIN + name: value for name, value in twin_losses.items()}
+        return logits, losses
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return self.taught.trainable_parameters() + (self.twin.trainable_parameters() if self.twin is not None else [])
+
+    @property
+    def generators(self) -> list[torch.Generator]:
+        return self.taught.generators + (self.twin.generators if self.twin is not None else [])
+
+
+class _BestTwin:
+    """The twin's weights at its own best validation epoch (the Trainer keeps your student's)."""
+
+    def __init__(self, twin: nn.Module):
+        self.twin, self.best, self.state = twin, -math.inf, None
+
+    def __call__(self, row: dict) -> None:
+        if row[TWIN + "val_accuracy"] > self.best:
+            self.best, self.state = row[TWIN + "val_accuracy"], copy.deepcopy(self.twin.state_dict())
+
+    def restore(self) -> None:
+        if self.state is not None:
+            self.twin.load_state_dict(self.state)
+        self.twin.eval()
+
+
+def fresh_students(
+    settings: LiveSettings, num_classes: int, teacher: Teacher | None = None, seed: int = 0
+) -> tuple[MultimodalClassifier, MultimodalClassifier | None]:
+    """Your student, initialised as `settings` say, and its twin with the very same weights
+    (None with alpha 0: your student is then the labels-only one)."""
+    torch.manual_seed(seed)
+    student = create_model("student", num_classes=num_classes)
+    if settings.student_init != "random":
+        if teacher is None:
+            raise LiveError("Starting from the teacher's word embeddings needs the teacher, and none is loaded here.")
+        init_from_teacher(student, teacher, settings.student_init)
+    return student, (copy.deepcopy(student) if settings.distill_config().uses_teacher else None)
+
+
 def train_student(
     data: LiveData,
     settings: LiveSettings,
@@ -209,32 +318,41 @@ def train_student(
     seed: int = 0,
 ) -> LiveResult:
     """Train a fresh `student` with `settings` by `Distiller` and `Trainer`, the teacher
-    answering from its record; `teacher` (the loaded teacher) is needed only for
-    `student_init="teacher"`. Stops early when `should_stop()` says so or before an epoch
-    that would end past `time_limit` seconds, keeping the best epoch so far."""
+    answering from its record, and beside it (`SideBySide`) its labels-only twin: the same
+    student from the same initial weights, the same labelled emoji, epochs and time limit,
+    alpha 0. `teacher` (the loaded teacher) is needed only to start from its word vectors.
+    Stops early when `should_stop()` says so or before an epoch that would end past
+    `time_limit` seconds, keeping each student's best epoch so far. With alpha 0 your
+    student learns from labels alone: it is its own twin, and no other trains."""
     settings = settings.check()
     start = time.perf_counter()
     dataset, train, config = data.dataset, settings.train_config(), settings.distill_config()
-    torch.manual_seed(seed)
-    student = create_model("student", num_classes=dataset.num_classes)
-    if config.student_init != "random":
-        if teacher is None:
-            raise LiveError("Starting from the teacher's word embeddings needs the teacher, and none is loaded here.")
-        init_from_teacher(student, teacher, config.student_init)
+    student, twin = fresh_students(settings, dataset.num_classes, teacher, seed)
 
     train_idx, tensors = pipeline.student_training_rows(dataset, data.inputs, train, config)
     if config.uses_teacher:
         tensors.update(RecordedTeacher.features(data.outputs.logits[train_idx], dataset.has_text[train_idx]))
-    distiller = Distiller(RecordedTeacher(dataset.num_classes), student, config, train.modality_dropout, train.seed)
+    recorded = RecordedTeacher(dataset.num_classes)
+    distiller = Distiller(recorded, student, config, train.modality_dropout, train.seed)
+    twin_distiller = None if twin is None else Distiller(recorded, twin, settings.twin().distill_config(), train.modality_dropout, train.seed)
+    step = SideBySide(distiller, twin_distiller)
 
     val_idx, test_idx = dataset.split_indices("val"), dataset.split_indices("test")
-    evaluate = pipeline.validation(student, dataset.subset(val_idx), data.outputs.view("image+text")[val_idx])
+    val, val_teacher = dataset.subset(val_idx), data.outputs.view("image+text")[val_idx]
+    scores = [(pipeline.validation(student, val, val_teacher), "")]
+    if twin is not None:
+        scores.append((pipeline.validation(twin, val, val_teacher), TWIN))
+
+    def evaluate() -> dict[str, float]:
+        return {prefix + k: v for score, prefix in scores for k, v in score().items()}
 
     budget, train_start = _Budget(time_limit, should_stop), time.perf_counter()
+    best_twin = _BestTwin(twin) if twin is not None else None
     trainer = Trainer(
-        student, distiller, train, evaluate, parameters=distiller.trainable_parameters(),
-        on_epoch=[lambda row: budget.epoch_ended(row["epoch"], train.epochs, train_start), *on_epoch],
-        progress=False, should_stop=budget, generators=distiller.generators,
+        nn.ModuleList([student] + ([twin] if twin is not None else [])), step, train, evaluate,
+        parameters=step.trainable_parameters(),
+        on_epoch=[lambda row: budget.epoch_ended(row["epoch"], train.epochs, train_start), *([best_twin] if best_twin else []), *on_epoch],
+        progress=False, should_stop=budget, generators=step.generators,
     )
     result = LiveResult(None, settings, [], {}, 0.0, int(tensors["labelled"].sum()))
     try:
@@ -245,10 +363,14 @@ def train_student(
             result.seconds = time.perf_counter() - start
             return result
     test = dataset.subset(test_idx)
+    test_teacher = data.outputs.view("image+text")[test_idx]
     with torch.no_grad():
-        logits = dataset_logits(student, test)
-    result.student = student
-    result.test = quality_metrics(logits, test.labels, data.outputs.view("image+text")[test_idx], dataset.classes)
+        result.student = student
+        result.test = quality_metrics(dataset_logits(student, test), test.labels, test_teacher, dataset.classes)
+        if twin is not None:
+            best_twin.restore()
+            result.twin = twin
+            result.twin_test = quality_metrics(dataset_logits(twin, test), test.labels, test_teacher, dataset.classes)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -316,9 +438,10 @@ class LiveRun:
 
 
 class LiveLab:
-    """What a server shares among its visitors: the data, prepared on first use (once), the
-    loaded teacher (for `student_init="teacher"`), and the run each session has going, so a
-    session's Stop button or its departure stops that run and no other."""
+    """What a server shares among its visitors: the data, prepared once (`prepare_in_background`
+    at server start, or on first use), the loaded teacher (for a student that starts from its
+    word vectors), and the run each session has going, so a session's Stop button or its
+    departure stops that run and no other."""
 
     def __init__(
         self,
@@ -334,6 +457,8 @@ class LiveLab:
         self._data = data
         self._prepare_lock, self._runs_lock = threading.Lock(), threading.Lock()
         self._runs: dict[str, LiveRun] = {}
+        self._preparing: threading.Thread | None = None
+        self.preparation_error = ""  # what went wrong preparing in the background, if anything
 
     @classmethod
     def beside(cls, teacher: Teacher, config: dict, checkpoints: str | Path, **options) -> LiveLab:
@@ -350,6 +475,30 @@ class LiveLab:
     @property
     def prepared(self) -> bool:
         return self._data is not None
+
+    @property
+    def preparing(self) -> bool:
+        return self._preparing is not None and self._preparing.is_alive()
+
+    def prepare_in_background(self) -> threading.Thread | None:
+        """Prepare the data in a thread, and the teacher's distilled word vectors a student may
+        start from (cached on disk: a minute once per machine), so that no visitor's click
+        waits for them. A failure is kept in `preparation_error`, and the click that needs the
+        data tries again and says what is wrong."""
+        if self.prepared or not self.recorded or self._preparing is not None:
+            return None
+
+        def prepare() -> None:
+            try:
+                self.data()
+                if self.teacher is not None:
+                    token_outputs(self.teacher)
+            except Exception as e:  # noqa: BLE001 (said on the page, and raised again by the click)
+                self.preparation_error = str(e)
+
+        self._preparing = threading.Thread(target=prepare, name="kd-live-prepare", daemon=True)
+        self._preparing.start()
+        return self._preparing
 
     def data(self) -> LiveData:
         """The data, prepared on the first call (a cold cache builds the dataset: ~1 minute

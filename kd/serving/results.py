@@ -131,7 +131,8 @@ def training_summary(config: dict) -> str:
         parts.append({"image": "picture only", "text": "text only"}.get(modalities[0], "+".join(modalities)))
     parts.append(f"{100 * config.get('train', {}).get('label_fraction', 1.0):.0f}% of labels")
     if config.get("history"):
-        parts.append(f"{len(config['history'])} epochs")
+        epochs = len(config["history"])
+        parts.append(f"{epochs} epoch{'s' if epochs != 1 else ''}")
     return ", ".join(parts)
 
 
