@@ -5,10 +5,11 @@
 
 This file only wires the UI. The answers come from `kd.serving.infer.Predictor`; every number the
 page shows is computed, and tested, in `kd.serving.demo` (the Demo tab) and `kd.serving.results` (the
-Results tab). The "Distill it yourself" tab trains a visitor's own student with `kd.serving.live`,
-which computes every figure it shows. Importing it starts nothing: `main()` loads the
-models, warms them up, and only then opens the server, so the first visitor never waits
-for a model to load; models that cannot be loaded stop it with one clear message instead.
+Results tab). The "Distill it yourself" tab trains a visitor's own student with `kd.serving.live`
+(in the server's threads: `kd.serving.live_lab`), which computes every figure it shows.
+Importing it starts nothing: `main()` loads the models, warms them up, and only then opens
+the server, so the first visitor never waits for a model to load; models that cannot be
+loaded stop it with one clear message instead.
 
 The documented API is the `/predict` endpoint: `(image, text, temperature)` in, one JSON
 object out (see the README's API section).
@@ -35,7 +36,8 @@ from kd.serving import demo as page
 from kd.serving import live, live_page, results
 from kd.serving.examples import example_rows, load_examples, split_by_agreement
 from kd.serving.infer import SERVING_THREADS, InputError, Prediction, Predictor
-from kd.serving.live import LiveError, LiveLab, LiveResult, LiveSettings, SettingsError
+from kd.serving.live import LiveError, LiveResult, LiveSettings, SettingsError
+from kd.serving.live_lab import LiveLab
 from kd.study.record import RecordError
 
 ROOT = Path(__file__).resolve().parent

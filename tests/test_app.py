@@ -10,17 +10,25 @@ import time
 
 import httpx
 import pytest
+from conftest import ROOT
+from demo_helpers import (
+    CHECKPOINTS,
+    EXAMPLE_PICTURE,
+    assert_same_answer,
+    awkward_pictures,
+    broken_pictures,
+    launched_app,
+    shared_predictor,
+    torch_threads_as_in_the_app,  # noqa: F401 (autouse fixture)
+    write,
+)
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from conftest import ROOT
-from demo_helpers import torch_threads_as_in_the_app  # noqa: F401 (autouse fixture)
-from demo_helpers import (
-    CHECKPOINTS, EXAMPLE_PICTURE, assert_same_answer, awkward_pictures, broken_pictures, launched_app, shared_predictor, write,
-)
-from kd.serving import live, live_page
 from kd.layout import EXPORTED, TEACHER_OUTPUTS_FILE, display_name
+from kd.serving import live, live_page
 from kd.serving.examples import load_examples
+from kd.serving.live_lab import LiveLab
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,7 +41,7 @@ pytestmark = [
 def lab():
     """The app's live lab, held here to see which sessions have training going."""
     teacher = shared_predictor().teacher
-    return live.LiveLab.beside(teacher.model, teacher.config, CHECKPOINTS)
+    return LiveLab.beside(teacher.model, teacher.config, CHECKPOINTS)
 
 
 @pytest.fixture(scope="module")

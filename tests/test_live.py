@@ -22,7 +22,8 @@ from kd.layout import EXPORTED, TEACHER_OUTPUTS_FILE, display_name
 from kd.models.checkpoint import read_config, weights_sha256
 from kd.models.classifiers import Features, Student, create_model
 from kd.serving import live, live_page
-from kd.serving.live import LiveData, LiveError, LiveLab, LiveRun, LiveSettings, SettingsError
+from kd.serving.live import LiveData, LiveError, LiveSettings, SettingsError
+from kd.serving.live_lab import LiveLab, LiveRun
 from kd.serving.results import load_metrics
 from kd.study import record
 from kd.study.evaluate import accuracy, dataset_logits

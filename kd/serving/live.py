@@ -8,16 +8,16 @@ so the project's own `Distiller` and `Trainer` train the student as `kd.study.pi
 does (without a transfer set): the same losses, the same modality dropout with the teacher
 shown the same view, the same history rows, the same best-epoch keeping.
 
-    lab = LiveLab(Layout().teacher_outputs, DataConfig())
-    run = lab.start("session-1", LiveSettings(temperature=4, alpha=0.9, label_fraction=0.1, epochs=2))
-    for row in run.epochs():      # each epoch's history row, as it ends (training runs in a thread)
-        print(row["val_accuracy"], row["twin_val_accuracy"])
-    run.result.test["accuracy"]   # the student on the test split, scored like `kd.study.evaluate`
-    run.result.kd_gain            # its test accuracy over the twin's, in points
+    data = LiveData.prepare("checkpoints/teacher_outputs.safetensors", DataConfig())
+    result = train_student(data, LiveSettings(temperature=4, alpha=0.9, label_fraction=0.1, epochs=2),
+                           on_epoch=[lambda row: print(row["val_accuracy"], row["twin_val_accuracy"])])
+    result.test["accuracy"]   # the student on the test split, scored like `kd.study.evaluate`
+    result.kd_gain            # its test accuracy over the twin's, in points
 
-A run stops at the next step when asked (`lab.stop(session)`, or closing `run.epochs()`),
-and before an epoch that would end past its time limit; it then keeps its best epoch so far.
-What the tab shows of a run (tables, curves, sentences) is `kd.serving.live_page`.
+A run stops at the next step when asked (`should_stop()`), and before an epoch that would
+end past its time limit; it then keeps each student's best epoch so far. Runs in a web
+server's threads, one per visitor's session, are `kd.serving.live_lab`; what the tab shows
+of a run (tables, curves, sentences) is `kd.serving.live_page`.
 """
 
 from __future__ import annotations
@@ -25,22 +25,19 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import queue
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 from torch import nn
 
-from kd.config import STUDENT_TRAIN, TEMPERATURES, DataConfig, DistillConfig, TrainConfig, from_dict, to_dict
+from kd.config import STUDENT_TRAIN, TEMPERATURES, DataConfig, DistillConfig, TrainConfig, to_dict
 from kd.data.dataset import MultimodalDataset, load_dataset
-from kd.layout import Layout
 from kd.models.checkpoint import checkpoint_config, weights_sha256
 from kd.models.classifiers import MultimodalClassifier, Teacher, create_model
-from kd.models.compress import INITS, init_from_teacher, token_outputs
+from kd.models.compress import INITS, init_from_teacher
 from kd.study import pipeline
 from kd.study.evaluate import dataset_logits, quality_metrics
 from kd.study.record import RecordedTeacher, TeacherOutputs, load_teacher_outputs
@@ -373,170 +370,6 @@ def train_student(
             result.twin_test = quality_metrics(dataset_logits(twin, test), test.labels, test_teacher, dataset.classes)
     result.seconds = time.perf_counter() - start
     return result
-
-
-# ------------------------------------------------------------------- runs in the server
-
-
-class LiveRun:
-    """One `train_student` call in a background thread, reported epoch by epoch.
-
-    `epochs()` starts it and yields each history row as its epoch ends; once exhausted,
-    `result` holds the `LiveResult`. Closing the iterator early (a visitor who left: the
-    web server closes the generator that reads it) or `stop()` stops training at its next
-    step, and the thread ends within a step.
-    """
-
-    JOIN_SECONDS = 10.0  # how long closing waits for the thread to finish its step
-
-    def __init__(
-        self, data: LiveData, settings: LiveSettings, teacher: Teacher | None = None, time_limit: float | None = TIME_LIMIT_S
-    ):
-        self.settings = settings.check()
-        self.result: LiveResult | None = None
-        self._stop = threading.Event()
-        self._events: queue.Queue = queue.Queue()
-        self._thread = threading.Thread(target=self._train, args=(data, teacher, time_limit), name="kd-live-run", daemon=True)
-
-    def _train(self, data: LiveData, teacher: Teacher | None, time_limit: float | None) -> None:
-        try:
-            on_epoch = [lambda row: self._events.put(("epoch", dict(row)))]
-            result = train_student(data, self.settings, teacher, on_epoch, self._stop.is_set, time_limit)
-            self._events.put(("done", result))
-        except BaseException as e:  # handed to the reader, which raises it in its own thread
-            self._events.put(("error", e))
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def epochs(self, heartbeat: float | None = None) -> Iterator[dict | None]:
-        """Each epoch's history row as it ends; with `heartbeat`, also None whenever that many
-        seconds pass without one, so a reader in a web server gets a chance to be cancelled
-        (Gradio cancels a generator between two items, never inside one)."""
-        self._thread.start()
-        try:
-            while True:
-                try:
-                    kind, value = self._events.get(timeout=heartbeat)
-                except queue.Empty:
-                    yield None
-                    continue
-                if kind == "epoch":
-                    yield value
-                elif kind == "done":
-                    self.result = value
-                    return
-                else:
-                    raise value
-        finally:
-            self.stop()
-            self._thread.join(timeout=self.JOIN_SECONDS)
-
-
-class LiveLab:
-    """What a server shares among its visitors: the data, prepared once (`prepare_in_background`
-    at server start, or on first use), the loaded teacher (for a student that starts from its
-    word vectors), and the run each session has going, so a session's Stop button or its
-    departure stops that run and no other."""
-
-    def __init__(
-        self,
-        outputs_path: str | Path,
-        data_config: DataConfig | None = None,
-        teacher: Teacher | None = None,
-        teacher_sha256: str | None = None,
-        time_limit: float | None = TIME_LIMIT_S,
-        data: LiveData | None = None,  # already prepared (tests)
-    ):
-        self.outputs_path, self.data_config, self.teacher = Path(outputs_path), data_config, teacher
-        self.teacher_sha256, self.time_limit = teacher_sha256, time_limit
-        self._data = data
-        self._prepare_lock, self._runs_lock = threading.Lock(), threading.Lock()
-        self._runs: dict[str, LiveRun] = {}
-        self._preparing: threading.Thread | None = None
-        self.preparation_error = ""  # what went wrong preparing in the background, if anything
-
-    @classmethod
-    def beside(cls, teacher: Teacher, config: dict, checkpoints: str | Path, **options) -> LiveLab:
-        """The lab of a teacher loaded from `checkpoints/` (`config`: its config.json): the
-        record in that folder, checked against that teacher and the data it was trained on."""
-        data = from_dict(DataConfig, config["data"])
-        return cls(Layout(checkpoints).teacher_outputs, data, teacher, config["weights_sha256"], **options)
-
-    @property
-    def recorded(self) -> bool:
-        """Whether the teacher's record is there at all (the tab needs it)."""
-        return self.outputs_path.is_file()
-
-    @property
-    def prepared(self) -> bool:
-        return self._data is not None
-
-    @property
-    def preparing(self) -> bool:
-        return self._preparing is not None and self._preparing.is_alive()
-
-    def prepare_in_background(self) -> threading.Thread | None:
-        """Prepare the data in a thread, and the teacher's distilled word vectors a student may
-        start from (cached on disk: a minute once per machine), so that no visitor's click
-        waits for them. A failure is kept in `preparation_error`, and the click that needs the
-        data tries again and says what is wrong."""
-        if self.prepared or not self.recorded or self._preparing is not None:
-            return None
-
-        def prepare() -> None:
-            try:
-                self.data()
-                if self.teacher is not None:
-                    token_outputs(self.teacher)
-            except Exception as e:  # noqa: BLE001 (said on the page, and raised again by the click)
-                self.preparation_error = str(e)
-
-        self._preparing = threading.Thread(target=prepare, name="kd-live-prepare", daemon=True)
-        self._preparing.start()
-        return self._preparing
-
-    def data(self) -> LiveData:
-        """The data, prepared on the first call (a cold cache builds the dataset: ~1 minute
-        on 2 cores); `LiveError` if the record is missing or does not match."""
-        with self._prepare_lock:
-            if self._data is None:
-                self._data = LiveData.prepare(self.outputs_path, self.data_config, self.teacher_sha256)
-            return self._data
-
-    def start(self, session: str, settings: LiveSettings) -> LiveRun:
-        """A new run for `session` (any run it still has is stopped); iterate its `epochs()`."""
-        run = LiveRun(self.data(), settings, self.teacher, self.time_limit)
-        with self._runs_lock:
-            if (old := self._runs.get(session)) is not None:
-                old.stop()
-            self._runs[session] = run
-        return run
-
-    def finish(self, session: str, run: LiveRun) -> None:
-        """Forget `run` once it has ended (and stop it, if it has not)."""
-        run.stop()
-        with self._runs_lock:
-            if self._runs.get(session) is run:
-                del self._runs[session]
-
-    def stop(self, session: str) -> bool:
-        """Stop `session`'s run, if it has one going; True if it had."""
-        with self._runs_lock:
-            run = self._runs.get(session)
-        if run is None:
-            return False
-        run.stop()
-        return True
-
-    def running(self) -> list[str]:
-        """Sessions with a run whose thread is still going."""
-        with self._runs_lock:
-            return [s for s, run in self._runs.items() if run.running]
 
 
 def percent(fraction: float) -> str:
