@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from kd.config import STUDENT_TRAIN, TEMPERATURES, DataConfig, DistillConfig, TrainConfig, to_dict
+from kd.config import DISTILL, STUDENT_TRAIN, TEMPERATURES, DataConfig, DistillConfig, TrainConfig, to_dict
 from kd.data.dataset import MultimodalDataset, load_dataset
 from kd.models.checkpoint import checkpoint_config, weights_sha256
 from kd.models.classifiers import MultimodalClassifier, Teacher, create_model
@@ -74,8 +74,9 @@ class SettingsError(ValueError):
 class LiveSettings:
     """What a visitor chooses; `check()` says in words what is out of range."""
 
-    temperature: float = 4.0
-    alpha: float = 0.9
+    # The shipped recipe's T and alpha, as the visitor first finds them.
+    temperature: float = DISTILL.temperature
+    alpha: float = DISTILL.alpha
     # Few labels, where the teacher's soft labels on the rest matter: 10% of the training
     # emoji (462 of the 3,936 training pictures); the labels-only twin gets the same ones.
     label_fraction: float = 0.1
@@ -331,7 +332,9 @@ def train_student(
         tensors.update(RecordedTeacher.features(data.outputs.logits[train_idx], dataset.has_text[train_idx]))
     recorded = RecordedTeacher(dataset.num_classes)
     distiller = Distiller(recorded, student, config, train.modality_dropout, train.seed)
-    twin_distiller = None if twin is None else Distiller(recorded, twin, settings.twin().distill_config(), train.modality_dropout, train.seed)
+    twin_distiller = None
+    if twin is not None:
+        twin_distiller = Distiller(recorded, twin, settings.twin().distill_config(), train.modality_dropout, train.seed)
     step = SideBySide(distiller, twin_distiller)
 
     val_idx, test_idx = dataset.split_indices("val"), dataset.split_indices("test")
@@ -348,7 +351,11 @@ def train_student(
     trainer = Trainer(
         nn.ModuleList([student] + ([twin] if twin is not None else [])), step, train, evaluate,
         parameters=step.trainable_parameters(),
-        on_epoch=[lambda row: budget.epoch_ended(row["epoch"], train.epochs, train_start), *([best_twin] if best_twin else []), *on_epoch],
+        on_epoch=[
+            lambda row: budget.epoch_ended(row["epoch"], train.epochs, train_start),
+            *([best_twin] if best_twin else []),
+            *on_epoch,
+        ],
         progress=False, should_stop=budget, generators=step.generators,
     )
     result = LiveResult(None, settings, [], {}, 0.0, int(tensors["labelled"].sum()))
