@@ -497,8 +497,12 @@ def _results_tab(checkpoints: Path) -> None:
         return
     gr.Markdown("### Test set\n" + results.dataset_line(metrics))
     names = list(metrics["models"])
-    gr.Dataframe(results.results_frame(metrics), interactive=False, wrap=True, elem_id="results-table")
-    gr.Dataframe(results.training_table(checkpoints, names), interactive=False, wrap=True, elem_id="results-how")
+    # Columns in pixels (results.column_widths): headers wrap between words, a phone scrolls the table, not the page.
+    table, how = results.results_frame(metrics), results.training_table(checkpoints, names)
+    gr.Dataframe(table, interactive=False, wrap=True, column_widths=results.column_widths(table), max_height=1000,
+                 elem_id="results-table")
+    gr.Dataframe(how, interactive=False, wrap=True, column_widths=results.column_widths(how, wide=("how it learned",)),
+                 max_height=1000, elem_id="results-how")
     gr.Markdown("### Accuracy per class")
     colors, charts = results.model_colors(names), list(results.per_class_by_model(metrics).items())
     for first in range(0, len(charts), PER_CLASS_CHARTS_PER_ROW):
@@ -508,7 +512,9 @@ def _results_tab(checkpoints: Path) -> None:
                     frame, x="class", y="accuracy", color="model", color_map=colors, colors_in_legend=[], y_lim=[0, 1],
                     title=layout.display_name(name), x_label_angle=-45, height=300, elem_id=f"per-class-{name}",
                 )
-    gr.Dataframe(results.per_class_table(metrics), interactive=False)
+    per_class = results.per_class_table(metrics)
+    gr.Dataframe(per_class, interactive=False, wrap=True, column_widths=results.column_widths(per_class), max_height=1000,
+                 elem_id="results-per-class")
     gr.Markdown("### Training curves, recorded while training")
     histories = results.training_histories(checkpoints, names)
     with gr.Row():
@@ -516,9 +522,12 @@ def _results_tab(checkpoints: Path) -> None:
             frame = results.curve_frame(histories, metric)
             if len(frame):
                 gr.LinePlot(
-                    frame, x="epoch", y=metric, color="model", color_map=colors, title=title, y_title=title,
-                    caption=results.CURVE_CAPTIONS.get(metric), height=300, elem_id=f"curve-{metric}",
+                    frame, x="epoch", y=metric, color="model", color_map=colors, colors_in_legend=[], title=title,
+                    y_title=title, height=300, min_width=300, elem_id=f"curve-{metric}",
                 )
+    # Below the plots, not inside them: a plot's legend cuts long names, its fixed height a long caption.
+    gr.HTML(results.color_key({name: colors[name] for name in results.curve_names(histories)}), elem_id="curve-key")
+    gr.Markdown(results.CURVES_CAPTION, elem_id="curves-caption")
 
 
 @contextmanager

@@ -146,6 +146,30 @@ def test_a_text_file_or_a_pdf_gets_the_plain_message_of_a_broken_picture(browser
     assert not errors, errors
 
 
+# Each word of the cells' text, drawn on more than one line: a header broken inside a word ("accura|cy").
+WORDS_BROKEN = """cells => cells.flatMap(cell => {
+  const broken = [], walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  for (let node; (node = walker.nextNode());) {
+    for (const m of node.textContent.matchAll(/\\S+/g)) {
+      const range = document.createRange();
+      range.setStart(node, m.index);
+      range.setEnd(node, m.index + m[0].length);
+      if (new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top))).size > 1) broken.push(m[0]);
+    }
+  }
+  return broken;
+})"""
+
+
+def words_broken(page, cells: str) -> list[str]:
+    return page.locator(cells).evaluate_all(WORDS_BROKEN)
+
+
+def not_shown(page, cells: str) -> list[str]:
+    """The cells whose text overflows them (cut, or hidden past their edge)."""
+    return page.locator(cells).evaluate_all("cells => cells.filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.textContent)")
+
+
 def test_every_tab_fits_a_phone_and_a_laptop_screen(browser_page):
     """No sideways scrolling at 390 x 844; a screenshot of each tab at both sizes."""
     page, errors = browser_page
@@ -159,6 +183,9 @@ def test_every_tab_fits_a_phone_and_a_laptop_screen(browser_page):
                 page.wait_for_timeout(500)
                 wide = page.evaluate("document.documentElement.scrollWidth")
                 assert wide <= size["width"] + 1, (name, tab, wide)
+                if tab == "Results":
+                    assert words_broken(page, "#results-table thead th") == [], name
+                    assert not_shown(page, "#results-table thead th") == [], name
                 slug = tab.lower().replace(" ", "-")
                 page.screenshot(path=str(SCREENSHOTS / f"{slug}-{name}.png"), full_page=True)
     finally:

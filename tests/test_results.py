@@ -2,9 +2,11 @@
 
 import json
 
+import pandas as pd
 from conftest import CHECKPOINTS
-from kd.serving import results
+
 from kd.layout import display_name
+from kd.serving import results
 
 
 def metrics(**teacher_overrides) -> dict:
@@ -98,3 +100,19 @@ def test_the_headline_says_smaller_faster_and_how_often_the_student_follows():
     assert "picks the teacher's answer for 87% of emoji it has never seen (70% of clip art)" in line
     assert line.endswith("the same student taught by labels alone: 73% (44%).")
     assert results.headline({"models": {}}) == ""
+
+
+def test_column_widths_fit_a_header_word_and_let_long_cells_wrap():
+    frame = results.results_frame(metrics())
+    widths = [int(w.removesuffix("px")) for w in results.column_widths(frame)]
+    assert len(widths) == len(frame.columns)
+    for column, width in zip(frame.columns, widths):
+        longest = max(len(word) for word in column.split())
+        assert width >= results.CELL_PAD_PX + results.CHAR_PX * longest, column  # no header broken inside a word
+    how = pd.DataFrame({"model": ["teacher"], "how it learned": ["word " * 40]})
+    assert results.column_widths(how, wide=("how it learned",))[1] == f"{results.CELL_PAD_PX + results.CHAR_PX * results.WIDE_CELL_CHARS}px"
+
+
+def test_the_color_key_names_every_model_in_full():
+    key = results.color_key({"student (taught by the teacher)": "#f58518", "a <b>": "#000"})
+    assert "student (taught by the teacher)" in key and "#f58518" in key and "a &lt;b&gt;" in key

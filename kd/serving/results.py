@@ -8,6 +8,7 @@ curves. The frames are shaped for Gradio's tables and plots.
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -21,12 +22,15 @@ from kd.models.checkpoint import read_config
 # teacher has no agreement with itself) is simply absent from its plot.
 CURVES = {
     "val_accuracy": "validation accuracy",
-    "val_agreement": "validation agreement with the teacher",
+    "val_agreement": "validation agreement",  # short: a phone's plot cuts a long title
     "loss": "training loss",
 }
 CURVE_CAPTIONS = {
-    "loss": "The distilled student's loss includes the KL term scaled by T², so it sits higher than the others.",
+    "val_agreement": "how often a student picks the teacher's answer on the validation split.",
+    "loss": "the distilled student's loss includes the KL term scaled by T², so it sits higher than the others.",
 }
+# Shown below the plots, not as their captions: a plot's fixed height cuts a long caption.
+CURVES_CAPTION = "\n\n".join(f"**{CURVES[metric].capitalize()}**: {caption}" for metric, caption in CURVE_CAPTIONS.items())
 
 # One colour per model, the same in every chart (Gradio's defaults colour by order of appearance).
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2")
@@ -35,6 +39,39 @@ PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2")
 def model_colors(names: list[str]) -> dict[str, str]:
     """A colour per model, keyed by the name the charts show (`kd.layout.display_name`)."""
     return {layout.display_name(name): PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+
+
+def color_key(colors: dict[str, str]) -> str:
+    """The charts' legend as HTML that wraps: a swatch and the full name of each model.
+
+    A plot's own legend is one line as wide as the plot, and cuts names past it (a phone
+    shows two of five); this one goes below the plots and wraps between models instead."""
+    swatch = ('<span style="display:inline-block;white-space:nowrap;margin-right:1.2em">'
+              '<span style="display:inline-block;width:0.8em;height:0.8em;border-radius:50%;'
+              'background:{color};margin-right:0.35em;vertical-align:middle"></span>{name}</span>')
+    return "".join(swatch.format(color=html.escape(color), name=html.escape(name)) for name, color in colors.items())
+
+
+# A table's columns get widths in pixels (`gr.Dataframe(column_widths=...)`), or Gradio
+# squeezes them to the page and breaks headers inside words ("accura|cy") and cuts the last
+# columns. Wide enough for a header's longest word and a short cell; longer cells wrap
+# between words. A phone scrolls such a table inside itself, not the page.
+CHAR_PX = 9  # a character of the tables' monospace font, with room to spare
+CELL_PAD_PX = 18  # a cell's padding (8 px a side) and border
+CELL_CHARS = 12  # a cell longer than this wraps between words (a model's name, a latency)
+WIDE_CELL_CHARS = 60  # ... in a column of sentences
+
+
+def column_widths(frame: pd.DataFrame, wide: tuple[str, ...] = ()) -> list[str]:
+    """Pixel widths for `frame`'s columns, in order; the `wide` ones hold sentences."""
+    widths = []
+    for column in frame.columns:
+        header_word = max(len(word) for word in str(column).split())
+        cells = frame[column].astype(str)
+        cell_words = max((len(word) for cell in cells for word in cell.split()), default=0)
+        cell = min(max(map(len, cells), default=0), WIDE_CELL_CHARS if column in wide else CELL_CHARS)
+        widths.append(f"{CELL_PAD_PX + CHAR_PX * max(header_word, cell_words, cell)}px")
+    return widths
 
 
 class MetricsError(ValueError):
@@ -179,6 +216,11 @@ def training_histories(checkpoints: str | Path, names: list[str]) -> dict[str, l
     """Each named checkpoint's per-epoch training record (empty if it kept none)."""
     # An exported student has no training of its own: its source's curve is already there.
     return {name: read_config(Layout(checkpoints).model(name)).get("history", []) for name in names if name not in layout.EXPORTED}
+
+
+def curve_names(histories: dict[str, list[dict]]) -> list[str]:
+    """The models the curves draw (those that kept a record), as the plots name them."""
+    return [layout.display_name(name) for name, history in histories.items() if history]
 
 
 def curve_frame(histories: dict[str, list[dict]], metric: str) -> pd.DataFrame:
