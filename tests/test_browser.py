@@ -146,6 +146,32 @@ def test_a_text_file_or_a_pdf_gets_the_plain_message_of_a_broken_picture(browser
     assert not errors, errors
 
 
+def test_removing_the_picture_never_brings_back_its_answer(browser_page):
+    """The picture's clear button: the models answer from the text alone, or, with no text,
+    the answer is cleared; the removed picture's answer never comes back."""
+    page, errors = browser_page
+    expect = playwright.expect
+    page.get_by_role("tab", name="Demo").click()
+    example = load_examples(ROOT / "examples")[0]
+    for text in (example.text, ""):
+        if page.get_by_label("Remove Image").count():
+            page.get_by_label("Remove Image").click()
+        page.locator("#picture input[type=file]").set_input_files(str(ROOT / "examples" / example.file))
+        page.locator("#text textarea").fill(text)
+        page.locator("#ask").click()
+        expect(page.locator("#notes")).to_contain_text("answered from the picture", timeout=WAIT_MS)
+        page.get_by_label("Remove Image").click()
+        if text:
+            expect(page.locator("#notes")).to_contain_text("answered from the text", timeout=WAIT_MS)
+            expect(page.locator("#notes")).to_contain_text("No picture was given")
+        else:
+            expect(page.locator("#verdict")).to_have_text("", timeout=WAIT_MS)
+            expect(page.locator("#chart .kd-row")).to_have_count(0)
+        page.wait_for_timeout(2000)  # a late answer from the removed picture would have come by now
+        expect(page.locator("#notes")).not_to_contain_text("answered from the picture")
+    assert not errors, errors
+
+
 # Each word of the cells' text, drawn on more than one line: a header broken inside a word ("accura|cy").
 WORDS_BROKEN = """cells => cells.flatMap(cell => {
   const broken = [], walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
