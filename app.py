@@ -310,14 +310,17 @@ def build_demo(
     examples: Path = EXAMPLES,
     queue_size: int = QUEUE_SIZE,
     lab: LiveLab | None = None,
+    prepare: bool = True,
 ) -> gr.Blocks:
     """The whole app around one loaded `Predictor`; nothing is launched. `checkpoints`
     holds the metrics.json and training histories the Results tab shows, and the teacher's
     recorded answers the "Distill it yourself" tab trains on (`lab`, by default the one
     beside the predictor's teacher); past `queue_size` waiting requests, a new one is turned
-    away with "busy, try again"."""
+    away with "busy, try again". With `prepare`, the live tab's data starts preparing now
+    (`main` starts it once the page is served instead, so it does not delay the first page)."""
     lab = lab or LiveLab.beside(predictor.teacher.model, predictor.teacher.config, checkpoints)
-    lab.prepare_in_background()  # so that no visitor's first click waits for the data
+    if prepare:
+        lab.prepare_in_background()  # so that no visitor's first click waits for the data
     try:
         metrics = results.load_metrics(layout.Layout(checkpoints).metrics)
     except results.MetricsError:  # the Results tab says what is wrong
@@ -653,7 +656,14 @@ def load_predictor(checkpoints: Path = CHECKPOINTS) -> Predictor:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(TORCH_THREADS)
-    build_demo(load_predictor()).launch(**LAUNCH_OPTIONS)
+    predictor = load_predictor()
+    lab = LiveLab.beside(predictor.teacher.model, predictor.teacher.config, CHECKPOINTS)
+    demo = build_demo(predictor, lab=lab, prepare=False)
+    demo.launch(**LAUNCH_OPTIONS, prevent_thread_lock=True)
+    # The live tab's data next, in the background: the first page is not kept waiting for
+    # it, and it is ready well before a visitor has read the page and pressed Train.
+    lab.prepare_in_background()
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -16,14 +16,25 @@ distillation epoch costs no more than before.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-import torchvision.transforms.v2 as T
 from tqdm.auto import tqdm
 
 from kd import cache
 from kd.models.classifiers import Teacher
+
+if TYPE_CHECKING:
+    import torchvision.transforms.v2 as T
+
+
+def _transforms():
+    """torchvision's transforms, imported when a view is made: importing them takes seconds,
+    and the app (which imports this module through the pipeline) never makes a view."""
+    import torchvision.transforms.v2 as T
+
+    return T
 
 # Bump when the augmentation changes.
 AUGMENT_VERSION = 2
@@ -39,6 +50,7 @@ BLUR_P = 0.3
 
 def augmentation(size: int) -> T.Compose:
     """Crops, mirror images and colour changes: an emoji, or a drawing, stays itself under each."""
+    T = _transforms()
     return T.Compose(
         [
             T.RandomResizedCrop(size, scale=(0.35, 1.0), ratio=(0.75, 1.33), antialias=True),
@@ -80,7 +92,7 @@ def backgrounds(n: int, size: int, pool: torch.Tensor, generator: torch.Generato
     out = torch.where((kinds == 3).view(n, 1, 1, 1), noise, out)
     picture = kinds == 4
     if picture.any() and len(pool):
-        crop = T.RandomResizedCrop(size, scale=(0.1, 0.6), antialias=True)
+        crop = _transforms().RandomResizedCrop(size, scale=(0.1, 0.6), antialias=True)
         idx = torch.randint(0, len(pool), (int(picture.sum()),), generator=generator)
         out[picture] = torch.stack([crop(pool[i]) for i in idx.tolist()]).float()
     return out
@@ -106,7 +118,7 @@ def photo_views(images: torch.Tensor, views: int, seed: int, pool: torch.Tensor 
             blur = torch.rand(n, generator=g) < BLUR_P
             if blur.any():
                 sigma = float(torch.empty(1).uniform_(0.4, 1.5, generator=g))
-                augmented[blur] = T.functional.gaussian_blur(augmented[blur], kernel_size=5, sigma=sigma)
+                augmented[blur] = _transforms().functional.gaussian_blur(augmented[blur], kernel_size=5, sigma=sigma)
             partner = torch.randint(0, n, (n,), generator=g)
             weight = torch.where(torch.rand(n, generator=g) < MIXUP_P, torch.rand(n, generator=g), torch.ones(n)).view(n, 1, 1, 1)
             out[v] = (weight * augmented + (1 - weight) * augmented[partner]).round().clamp(0, 255).to(torch.uint8)
