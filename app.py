@@ -285,11 +285,6 @@ class LiveHandlers:
 
 
 EPOCHS_AXIS = [str(epoch) for epoch in range(1, live.MAX_EPOCHS + 1)]
-# The comparison's columns (model, three scores, how it learned), in pixels: a header then
-# wraps between words, never inside one, and a phone scrolls the table, not the page.
-COMPARISON_WIDTHS = ["200px", "100px", "120px", "100px", "560px"]
-
-
 def plot_value(frame):
     """A live curve's value for `gr.LinePlot`: epochs as names, so the axis shows whole epochs
     (a number axis ticks 1.5, 2.5 ...), in `EPOCHS_AXIS` order; while every curve has one
@@ -481,7 +476,11 @@ def _live_tab(handlers: LiveHandlers, own: gr.State, page: gr.Blocks):
     # Below the plots, not as their captions: a plot's fixed height cuts a long caption.
     gr.Markdown(live_page.CURVES_CAPTION, elem_id="live-curves-caption")
     gr.Markdown("### Side by side, on the test split\nYour student and its twin are scored as ours were, against the same teacher.")
-    table = gr.Dataframe(handlers.comparison(), interactive=False, wrap=True, column_widths=COMPARISON_WIDTHS,
+    comparison = handlers.comparison()
+    # Columns in pixels, as on the Results tab: headers wrap between words, a phone scrolls the table.
+    frame = comparison.data  # the Styler's frame
+    widths = results.column_widths(frame, wide=(frame.columns[-1],))  # the last column: how each learned
+    table = gr.Dataframe(comparison, interactive=False, wrap=True, column_widths=widths,
                          max_height=1000, elem_id="live-comparison")  # every row in sight, no scrolling inside
     trained = train.click(
         handlers.train, [temperature, alpha, labels, epochs, student_init], [status, loss, accuracy, table, own],
