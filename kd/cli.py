@@ -110,8 +110,8 @@ def cmd_distill(a: argparse.Namespace) -> int:
     config = DistillConfig(
         temperature=a.temperature, alpha=a.alpha, hint_weight=a.hint_weight, picture_hint=hint,
         transfer=a.transfer and teaches,
-        words=a.words, transfer_batch=a.transfer_batch, pictures=a.pictures and pictures, views=a.views if pictures else 0,
-        student_init=a.student_init,
+        words=a.words, phrases=a.phrases, transfer_batch=a.transfer_batch, pictures=a.pictures and pictures,
+        captions=a.captions and pictures, views=a.views if pictures else 0, student_init=a.student_init,
     )
     world = distributed.setup()  # several processes under torchrun, else one
     try:
@@ -222,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also distil on unlabelled vocabulary words and picture+word pairs (kd/training/transfer.py)")
     p.add_argument("--words", type=int, default=DISTILL.words,
                    help="with --transfer: this many common English words (wordfreq) join the transfer set")
+    p.add_argument("--phrases", type=int, default=DISTILL.phrases,
+                   help="with --transfer: this many short phrases of frequent words join the transfer set")
+    p.add_argument("--captions", action=argparse.BooleanOptionalAction, default=DISTILL.captions,
+                   help="show transfer pictures with their own caption too (an emoji's name, a clip-art file's words)")
     p.add_argument("--pictures", action=argparse.BooleanOptionalAction, default=DISTILL.pictures,
                    help="distil on clip art that is not emoji too (kd/data/clipart.py; needs Debian's openclipart-png)")
     p.add_argument("--transfer-batch", type=int, default=DISTILL.transfer_batch, help="transfer examples per step")

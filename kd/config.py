@@ -79,6 +79,13 @@ class DistillConfig:
     # With the transfer set: clip art that is not emoji (kd.data.clipart, Debian's
     # openclipart-png), so the student meets pictures unlike its training emoji.
     pictures: bool = False
+    # With the transfer set: this many short phrases of frequent words (two to four), so the
+    # student learns how the teacher reads texts of several words, not only single words.
+    phrases: int = 0
+    # With transfer pictures: each may also be shown with its own caption (a training emoji's
+    # name, a clip-art file's words), so the student learns how the teacher weighs a picture
+    # and a text that agree, as a visitor's caption agrees with their picture.
+    captions: bool = False
     # Consistent augmentation (kd/training/augment.py): this many augmented views of each training
     # picture (and clip-art picture) join the transfer set, with the teacher's features
     # computed on each view. 0: none. About 60 ms per view and picture, once (cached).

@@ -9,7 +9,7 @@ from kd.models.classifiers import create_model
 from kd.models.compress import compressed_token_embeddings, init_from_teacher, token_outputs
 from kd.training.augment import background_mask, photo_views
 from kd.training.distill import Distiller
-from kd.training.transfer import TransferSet, common_words, transfer_words, word_features
+from kd.training.transfer import TransferSet, common_phrases, common_words, transfer_words, word_features
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +152,40 @@ def test_white_inside_a_drawing_is_not_background():
     picture[..., 4, 4] = 255  # with a white dot inside
     mask = background_mask(picture)[0, 0]
     assert mask[0, 0] and not mask[4, 4] and not mask[3, 3]
+
+
+def test_captioned_pictures_are_shown_with_their_own_caption(teacher):
+    student = create_model("student")
+    images, teacher_image = pictures(4)
+    captions = ["red apple", "", "dog", "secret"]  # the second has none; "secret" is held out
+    transfer = TransferSet(teacher, student, images, teacher_image, exclude={"secret"}, words=["pizza"], captions=captions)
+    b = transfer.sample(512)
+    shown = rows_of(b["pixels"], student.preprocess(images, None)["pixels"])
+    caption_ids = student.preprocess(None, ["red apple", "dog"])["token_ids"]
+    pizza = student.preprocess(None, ["pizza"])["token_ids"]
+    seen = set()
+    for i, (row, has_image, has_text) in enumerate(zip(shown, b["has_image"], b["has_text"])):
+        if not (has_image and has_text):
+            continue
+        ids = b["token_ids"][i]
+        own = {0: caption_ids[0], 2: caption_ids[1]}.get(row)
+        if own is not None and torch.equal(ids[: own.shape[0]], own) and not ids[own.shape[0]:].any():
+            seen.add(row)
+            assert torch.allclose(b["teacher_text"][i], word_features(teacher, [captions[row]])[0], atol=1e-5)
+        else:  # a picture with a random word
+            assert torch.equal(ids[: pizza.shape[1]], pizza[0]) and not ids[pizza.shape[1]:].any()
+    assert seen == {0, 2}  # both captioned pictures were shown with their caption; the held-out one never
+    with pytest.raises(ValueError, match="captions"):
+        TransferSet(teacher, student, images, teacher_image, captions=["one"])
+
+
+def test_phrases_are_a_few_frequent_words_the_same_every_run():
+    phrases = common_phrases(500)
+    assert phrases == common_phrases(500) and phrases != common_phrases(500, seed=1)
+    assert all(2 <= len(p.split()) <= 4 for p in phrases) and len(set(phrases)) > 490
+    pool = common_words(20_000)
+    rank = {w: i for i, w in enumerate(pool)}
+    drawn = [rank[w] for p in phrases for w in p.split()]  # every word is a frequent word
+    # The more frequent half of the pool gives more than half of the words (weight 1 / sqrt(rank)).
+    assert sum(r < len(pool) // 2 for r in drawn) > 0.6 * len(drawn)
+    assert transfer_words(0, phrases=10)[-10:] == common_phrases(10)

@@ -157,7 +157,8 @@ def training_summary(config: dict) -> str:
             parts = ["labels only"]
         else:
             parts = [f"distilled at T = {distill.get('temperature', 1):g}, alpha = {distill.get('alpha', 0):g}"]
-            transfer = [what for key, what in (("transfer", "words"), ("pictures", "clip art"), ("views", "augmented views"))
+            transfer = [what for key, what in (("transfer", "words"), ("phrases", "phrases"), ("pictures", "clip art"),
+                                               ("views", "augmented views"), ("captions", "captioned pictures"))
                         if distill.get(key)]
             if transfer:
                 parts.append("transfer set of " + ", ".join(transfer))

@@ -208,33 +208,42 @@ def _transfer_set(teacher, student, dataset, train_idx, features, config, seed, 
     # measures how the student does on emoji it has never met, in any form.
     held_out = {text for text, split in zip(dataset.texts, dataset.splits) if split != "train"}
     if "image" in student.modalities:
-        pictures, teacher_image = transfer_pictures(teacher, dataset.images[train_idx], features.image[train_idx], config, progress)
+        train_texts = [dataset.texts[i] for i in train_idx.tolist()]
+        pictures, teacher_image, captions = transfer_pictures(
+            teacher, dataset.images[train_idx], features.image[train_idx], train_texts, config, progress
+        )
     else:
-        pictures, teacher_image = dataset.images[:0], features.image[:0]
-    words = (transfer_words(config.words, student.config.max_tokens) if config.transfer else [])
-    return TransferSet(teacher, student, pictures, teacher_image, exclude=held_out, words=words, seed=seed)
+        pictures, teacher_image, captions = dataset.images[:0], features.image[:0], []
+    words = (transfer_words(config.words, student.config.max_tokens, config.phrases) if config.transfer else [])
+    return TransferSet(teacher, student, pictures, teacher_image, exclude=held_out, words=words, seed=seed,
+                       captions=captions if config.captions else None)
 
 
 def transfer_pictures(
-    teacher: MultimodalClassifier, train_images: torch.Tensor, train_features: torch.Tensor, config: DistillConfig, progress: bool = True
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The transfer set's pictures, (P, 3, S, S) uint8, and the teacher's features of each:
-    the training pictures, clip art (`config.pictures`) and `config.views` augmented views
-    of both. The same for every run and seed, so the teacher's features are computed once
-    (about 60 ms a picture on 2 cores) and then read from the cache."""
-    parts, part_features = [train_images], [train_features]
-    clip = clipart.load("transfer", train_images.shape[-1], progress=progress).images if config.pictures else None
+    teacher: MultimodalClassifier, train_images: torch.Tensor, train_features: torch.Tensor, train_texts: list[str],
+    config: DistillConfig, progress: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """The transfer set's pictures, (P, 3, S, S) uint8, the teacher's features of each and
+    each one's caption: the training pictures (their emoji's name), clip art
+    (`config.pictures`; its file name's words) and `config.views` augmented views of both
+    (their picture's caption). The same for every run and seed, so the teacher's features
+    are computed once (about 60 ms a picture on 2 cores) and then read from the cache."""
+    parts, part_features, captions = [train_images], [train_features], [list(train_texts)]
+    clip = clipart.load("transfer", train_images.shape[-1], progress=progress) if config.pictures else None
     if clip is not None:
-        parts.append(clip)
-        part_features.append(picture_features(teacher, clip, progress=progress, desc="teacher features of clip art"))
+        parts.append(clip.images)
+        part_features.append(picture_features(teacher, clip.images, progress=progress, desc="teacher features of clip art"))
+        captions.append(clip.texts)
     if config.views:
         # Clip art, when used, is the views' backgrounds too: busier than solid colours.
-        sources = [train_images] + ([clip] if clip is not None else [])
-        for i, source in enumerate(sources):
-            for view in cached_views(source, config.views, seed=i, pool=clip):  # each (N, 3, S, S), cached one by one
+        sources = list(zip(parts, captions))
+        pool = clip.images if clip is not None else None
+        for i, (source, texts) in enumerate(sources):
+            for view in cached_views(source, config.views, seed=i, pool=pool):  # each (N, 3, S, S), cached one by one
                 parts.append(view)
                 part_features.append(picture_features(teacher, view, progress=progress, desc="teacher features of augmented views"))
-    return torch.cat(parts), torch.cat(part_features)
+                captions.append(texts)
+    return torch.cat(parts), torch.cat(part_features), [c for part in captions for c in part]
 
 
 def reproduce(out: str | Path = layout.DEFAULT_ROOT, data: DataConfig | None = None, progress: bool = True) -> dict:

@@ -48,10 +48,31 @@ def common_words(count: int) -> list[str]:
     return [w for w in top_n_list("en", count) if len(w) > 1 and w.isascii() and w.isalpha()]
 
 
-def transfer_words(common: int, max_tokens: int = 32) -> list[str]:
-    """The vocabulary's whole words, then `common` frequent English words not among them."""
+# Words per phrase, and how many of the most frequent words phrases draw from.
+PHRASE_WORDS = (2, 3, 4)
+PHRASE_POOL = 20_000
+
+
+def common_phrases(count: int, seed: int = 0) -> list[str]:
+    """`count` short phrases of two to four frequent English words, drawn at random with a
+    fixed seed, the more frequent words more often (weight 1 / sqrt(rank)): texts of several
+    words, as a visitor types, on which the student learns how the teacher combines words
+    (a text's mixup)."""
+    if count <= 0:
+        return []
+    pool = common_words(PHRASE_POOL)
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor(PHRASE_WORDS)[torch.randint(0, len(PHRASE_WORDS), (count,), generator=g)]
+    weights = torch.arange(1, len(pool) + 1, dtype=torch.float).rsqrt()
+    picks = torch.multinomial(weights, count * max(PHRASE_WORDS), replacement=True, generator=g).view(count, -1)
+    return [" ".join(pool[i] for i in row[:n].tolist()) for row, n in zip(picks, lengths.tolist())]
+
+
+def transfer_words(common: int, max_tokens: int = 32, phrases: int = 0) -> list[str]:
+    """The vocabulary's whole words, then `common` frequent English words not among them,
+    then `phrases` short phrases of frequent words."""
     words = vocabulary_words(max_tokens)
-    return list(dict.fromkeys(words + common_words(common)))
+    return list(dict.fromkeys(words + common_words(common) + common_phrases(phrases)))
 
 
 @torch.no_grad()
@@ -75,7 +96,9 @@ class TransferSet:
 
     - a word alone (text only);
     - a picture with a word;
-    - a picture alone.
+    - a picture alone;
+    - a picture with its own caption (an emoji's name, a clip-art file's words), when the
+      pictures come with captions: how the teacher weighs a picture and a text that agree.
 
     The pictures are canonical uint8 pictures, each with the teacher's cached image
     features: the training emoji, and (per the recipe) clip art that is not emoji and
@@ -84,8 +107,8 @@ class TransferSet:
     computed on what the student sees.
     """
 
-    # Share of each kind of example: word alone, picture + word, picture alone.
-    SHARES = (1.0, 0.5, 0.75)
+    # Share of each kind of example: word alone, picture + word, picture alone, picture + caption.
+    SHARES = (1.0, 0.5, 0.75, 0.5)
 
     def __init__(
         self,
@@ -96,9 +119,12 @@ class TransferSet:
         exclude: set[str] = frozenset(),  # texts never to show: those of held-out examples
         words: list[str] | None = None,  # None: the vocabulary's words; []: no words at all
         seed: int = 0,
+        captions: list[str] | None = None,  # each picture's own text, "" for none; None: no captions
     ):
         if len(pictures) != len(teacher_image):
             raise ValueError(f"{len(pictures)} pictures but {len(teacher_image)} rows of teacher features")
+        if captions is not None and len(captions) != len(pictures):
+            raise ValueError(f"{len(pictures)} pictures but {len(captions)} captions")
         self.student = student
         has_image = "image" in student.modalities
         has_text = "text" in student.modalities
@@ -110,8 +136,18 @@ class TransferSet:
             pictures, teacher_image = pictures[:0], teacher_image[:0]
         self.pictures, self.teacher_image = pictures, teacher_image
         has_pictures = len(pictures) > 0
-        word, pair, alone = self.SHARES
-        shares = [word if words else 0.0, pair if words and has_pictures else 0.0, alone if has_pictures else 0.0]
+        # Captioned pictures: which pictures have one, and each caption's inputs (texts
+        # shared by many pictures, an emoji's name by its views, are encoded once).
+        captions = [c if c not in exclude else "" for c in captions] if captions is not None and has_image and has_text else []
+        unique = sorted({c for c in captions if c})
+        self.captioned = torch.tensor([i for i, c in enumerate(captions) if c], dtype=torch.long)
+        index = {c: i for i, c in enumerate(unique)}
+        self.caption_of = torch.tensor([index.get(c, -1) for c in captions], dtype=torch.long)
+        self.caption_ids = student.preprocess(None, unique)["token_ids"] if unique else None
+        self.teacher_caption = word_features(teacher, unique) if unique else None
+        word, pair, alone, captioned = self.SHARES
+        shares = [word if words else 0.0, pair if words and has_pictures else 0.0, alone if has_pictures else 0.0,
+                  captioned if len(self.captioned) else 0.0]
         if not any(shares):
             raise ValueError("nothing to transfer to this student: no words it can read and no pictures it can see")
         self.shares = torch.tensor(shares)
@@ -120,14 +156,21 @@ class TransferSet:
 
     def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
         g = self.generator
-        kind = torch.multinomial(self.shares, batch_size, replacement=True, generator=g)  # 0 word, 1 pair, 2 picture
+        # 0 word, 1 picture + word, 2 picture alone, 3 picture + its caption
+        kind = torch.multinomial(self.shares, batch_size, replacement=True, generator=g)
         word = torch.randint(0, self.size, (batch_size,), generator=g)
         picture = torch.randint(0, max(len(self.pictures), 1), (batch_size,), generator=g)
-        has_image, has_text = kind > 0, kind < 2
+        captioned = kind == 3
+        if captioned.any():
+            picture[captioned] = self.captioned[torch.randint(0, len(self.captioned), (int(captioned.sum()),), generator=g)]
+        has_image, has_text = kind > 0, kind != 2
+        teacher_text = self.teacher_text[word]
+        if captioned.any():
+            teacher_text[captioned] = self.teacher_caption[self.caption_of[picture[captioned]]]
         batch = {
             "has_text": has_text,
             "has_image": has_image,
-            "teacher_text": self.teacher_text[word] * has_text[:, None],
+            "teacher_text": teacher_text * has_text[:, None],
             "teacher_has_image": has_image,
             "teacher_has_text": has_text,
         }
@@ -137,5 +180,16 @@ class TransferSet:
         else:
             batch["teacher_image"] = torch.zeros(batch_size, self.teacher_image.shape[1])
         if self.token_ids is not None:
-            batch["token_ids"] = self.token_ids[word]
+            token_ids = self.token_ids[word]
+            if captioned.any():
+                token_ids = _with_rows(token_ids, captioned, self.caption_ids[self.caption_of[picture[captioned]]])
+            batch["token_ids"] = token_ids
         return batch
+
+
+def _with_rows(ids: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """`ids` (B, L) with the `rows` mask replaced by `values` (R, L'), padding with 0 to the longer width."""
+    width = max(ids.shape[1], values.shape[1])
+    out = torch.nn.functional.pad(ids, (0, width - ids.shape[1]))
+    out[rows] = torch.nn.functional.pad(values, (0, width - values.shape[1]))
+    return out
