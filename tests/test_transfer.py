@@ -175,6 +175,10 @@ def test_captioned_pictures_are_shown_with_their_own_caption(teacher):
         else:  # a picture with a random word
             assert torch.equal(ids[: pizza.shape[1]], pizza[0]) and not ids[pizza.shape[1]:].any()
     assert seen == {0, 2}  # both captioned pictures were shown with their caption; the held-out one never
+    # With no words at all, a captioned picture still reaches the student with its caption.
+    b = TransferSet(teacher, student, images, teacher_image, words=[], captions=captions).sample(64)
+    with_text = b["has_text"]
+    assert with_text.any() and (b["token_ids"][with_text] != 0).any(1).all()
     with pytest.raises(ValueError, match="captions"):
         TransferSet(teacher, student, images, teacher_image, captions=["one"])
 

@@ -179,8 +179,8 @@ class TransferSet:
             batch["teacher_image"] = self.teacher_image[picture] * has_image[:, None]
         else:
             batch["teacher_image"] = torch.zeros(batch_size, self.teacher_image.shape[1])
-        if self.token_ids is not None:
-            token_ids = self.token_ids[word]
+        if self.token_ids is not None or captioned.any():
+            token_ids = self.token_ids[word] if self.token_ids is not None else torch.zeros(batch_size, 0, dtype=torch.long)
             if captioned.any():
                 token_ids = _with_rows(token_ids, captioned, self.caption_ids[self.caption_of[picture[captioned]]])
             batch["token_ids"] = token_ids
