@@ -133,16 +133,18 @@ TEACHER_TRAIN = TrainConfig(epochs=40, batch_size=128, lr=1e-3, weight_decay=0.0
 STUDENT_TRAIN = TrainConfig(epochs=30, batch_size=128, lr=3e-3, weight_decay=1e-4, modality_dropout=0.2)
 # The shipped recipe: the student's token vectors start from the teacher's text encoder
 # (Model2Vec's method) and it learns from the teacher on the training set and on a transfer
-# set reaching beyond emoji: common English words, clip art and augmented views, shown
-# alone or paired, its picture features matching the teacher's on every picture (see the
-# README's distillation study for what each part buys).
-DISTILL = DistillConfig(transfer=True, words=50_000, pictures=True, views=1, picture_hint=1.0, student_init="distilled")
+# set reaching beyond emoji: common English words and short phrases, clip art and augmented
+# views, shown alone, with a word or with their own caption, its picture features matching
+# the teacher's on every picture (see the README's distillation study for what each part buys).
+DISTILL = DistillConfig(
+    transfer=True, words=50_000, phrases=50_000, pictures=True, captions=True, views=1, picture_hint=1.0, student_init="distilled"
+)
 # The same student on labels alone: the baseline the KD gain is measured against.
 SCRATCH = DistillConfig(alpha=0.0)
 # The cross-modal students: the picture-only student transfers on pictures alone; the
-# text-only student takes the recipe's words and word vectors (it never sees a picture).
+# text-only student takes the recipe's words, phrases and word vectors (it never sees a picture).
 CROSS_MODAL = {
     # Half the transfer batch: with no words, every transfer example is a picture for its CNN.
     "student_image": DistillConfig(pictures=True, views=DISTILL.views, picture_hint=DISTILL.picture_hint, transfer_batch=192),
-    "student_text": DistillConfig(transfer=True, words=DISTILL.words, student_init=DISTILL.student_init),
+    "student_text": DistillConfig(transfer=True, words=DISTILL.words, phrases=DISTILL.phrases, student_init=DISTILL.student_init),
 }

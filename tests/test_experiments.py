@@ -26,7 +26,7 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     for name in ("labels only", "first recipe: init + KD + vocabulary words", "shipped: all of the above"):
         assert sorted(r.seed for r in fidelity if r.method.name == name) == list(SEEDS), name
     one_part = [r for r in fidelity if r.method.name.startswith("first +")]
-    assert len(one_part) == 4 and all(r.seed == SEEDS[0] for r in one_part)
+    assert len(one_part) == 5 and all(r.seed == SEEDS[0] for r in one_part)
     shipped = next(r for r in fidelity if r.method.name.startswith("shipped"))
     assert shipped.method.distill == DISTILL
     # the sweeps reuse the shipped run at its own T and alpha instead of training it again

@@ -63,9 +63,15 @@ class Run:
 
     def key(self) -> str:
         """What the run computes: two rows of different tables (the shipped recipe in the main
-        table and at T = 4 in the temperature sweep) share one run."""
+        table and at T = 4 in the temperature sweep) share one run. Settings added after runs
+        were recorded are left out at their default, so those runs still count."""
         m = self.method
-        return json.dumps([asdict(self.setting), m.student, asdict(m.distill), m.student_args, self.seed], sort_keys=True)
+        distill = {k: v for k, v in asdict(m.distill).items() if not (k in ADDED_LATER and v == ADDED_LATER[k])}
+        return json.dumps([asdict(self.setting), m.student, distill, m.student_args, self.seed], sort_keys=True)
+
+
+# DistillConfig settings newer than the first recorded runs, with their defaults.
+ADDED_LATER = {"phrases": 0, "captions": False}
 
 
 def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None) -> list[Run]:
@@ -87,6 +93,9 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         "+ words": Method("first + 50k common English words", replace(first_recipe, words=DISTILL.words)),
         "+ pictures": Method("first + clip art", replace(first_recipe, pictures=True)),
         "+ views": Method("first + augmented views (function matching)", replace(first_recipe, views=DISTILL.views)),
+        "+ phrases": Method("first + 50k short phrases", replace(first_recipe, phrases=DISTILL.phrases)),
+        "previous": Method("previous release: all of the above but phrases and captions",
+                           replace(DISTILL, phrases=0, captions=False)),
         "shipped": Method("shipped: all of the above", DISTILL),
     }
     first = seeds[:1]
@@ -102,8 +111,8 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     everything = Setting("all labels")
     # What each part of the shipped recipe buys, in and out of domain.
     # (The rows of every seed first: the study runs in this order, and they are the comparison that counts.)
-    add("fidelity", everything, ["labels only", "first", "shipped"], seeds)
-    add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views"])
+    add("fidelity", everything, ["labels only", "first", "previous", "shipped"], seeds)
+    add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views", "+ phrases"])
     add("main", everything, ["logit KD", "KD + hint"], seeds)
     add("main", everything, ["KD + augmentation", "KD + transfer", "init"])
     for fraction in (0.25, 0.10, 0.05):
