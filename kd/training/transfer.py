@@ -140,9 +140,9 @@ class TransferSet:
         # shared by many pictures, an emoji's name by its views, are encoded once).
         captions = [c if c not in exclude else "" for c in captions] if captions is not None and has_image and has_text else []
         unique = sorted({c for c in captions if c})
-        self.captioned = torch.tensor([i for i, c in enumerate(captions) if c], dtype=torch.long)
         index = {c: i for i, c in enumerate(unique)}
-        self.caption_of = torch.tensor([index.get(c, -1) for c in captions], dtype=torch.long)
+        self.caption_of = torch.tensor([index.get(c, -1) for c in captions], dtype=torch.long)  # -1: none
+        self.captioned = torch.nonzero(self.caption_of >= 0).flatten()  # the pictures that have one
         self.caption_ids = student.preprocess(None, unique)["token_ids"] if unique else None
         self.teacher_caption = word_features(teacher, unique) if unique else None
         word, pair, alone, captioned = self.SHARES
