@@ -67,11 +67,34 @@ class Run:
         were recorded are left out at their default, so those runs still count."""
         m = self.method
         distill = {k: v for k, v in asdict(m.distill).items() if not (k in ADDED_LATER and v == ADDED_LATER[k])}
-        return json.dumps([asdict(self.setting), m.student, distill, m.student_args, self.seed], sort_keys=True)
+        return json.dumps([asdict(self.setting), m.student, distill, _shape_key(m.student, m.student_args), self.seed], sort_keys=True)
 
 
 # DistillConfig settings newer than the first recorded runs, with their defaults.
 ADDED_LATER = {"phrases": 0, "captions": False}
+# The student's picture branch before the pretrained trunk (the defaults then): every run
+# recorded before the trunk came was trained with it, and the rows that keep it say so.
+CNN_STUDENT = {"image_encoder": "cnn", "image_size": 32, "channels": (24, 48, 96, 192)}
+
+
+def _shape_key(student: str, args: dict) -> dict:
+    """The student's settings as a run's key writes them: those of the picture branch only
+    where they differ from `CNN_STUDENT` (and not at all for a student without pictures),
+    so runs recorded with the CNN keep their keys and runs with the trunk get new ones."""
+    from kd.models.classifiers import MODELS, StudentConfig
+
+    spec = MODELS[student]
+    if spec.config_class is not StudentConfig:
+        return dict(args)
+    config = StudentConfig(**{**spec.defaults, **args})
+    key = {k: v for k, v in args.items() if k not in CNN_STUDENT}
+    if "image" in config.modalities:
+        key.update({k: getattr(config, k) for k, before in CNN_STUDENT.items() if tuple_or_value(getattr(config, k)) != before})
+    return key
+
+
+def tuple_or_value(value):
+    return tuple(value) if isinstance(value, list) else value
 
 
 def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None) -> list[Run]:
@@ -81,22 +104,28 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     labels_only = SCRATCH
     kd = DistillConfig(temperature=DISTILL.temperature, alpha=DISTILL.alpha)
     first_recipe = DistillConfig(transfer=True, student_init="teacher")  # the first shipped student's
+
+    def cnn(name: str, distill: DistillConfig) -> Method:  # the first releases' picture branch
+        return Method(name, distill, student_args=CNN_STUDENT)
+
     methods = {
-        "labels only": Method("labels only", labels_only),
-        "logit KD": Method("logit KD", kd),
-        "KD + hint": Method("KD + hint (fused embedding)", replace(kd, hint_weight=1.0)),
-        "KD + augmentation": Method("KD + consistent augmentation", replace(kd, views=1)),
-        "KD + transfer": Method("KD + transfer set", replace(kd, transfer=True)),
-        "init": Method("compressed teacher init, labels only", replace(labels_only, student_init="teacher")),
-        "first": Method("first recipe: init + KD + vocabulary words", first_recipe),
-        "+ distilled": Method("first + token vectors distilled from the teacher", replace(first_recipe, student_init="distilled")),
-        "+ words": Method("first + 50k common English words", replace(first_recipe, words=DISTILL.words)),
-        "+ pictures": Method("first + clip art", replace(first_recipe, pictures=True)),
-        "+ views": Method("first + augmented views (function matching)", replace(first_recipe, views=DISTILL.views)),
-        "+ phrases": Method("first + 50k short phrases", replace(first_recipe, phrases=DISTILL.phrases)),
-        "previous": Method("previous release: all of the above but phrases and captions",
-                           replace(DISTILL, phrases=0, captions=False)),
-        "shipped": Method("shipped: all of the above", DISTILL),
+        "labels only": cnn("labels only", labels_only),
+        "logit KD": cnn("logit KD", kd),
+        "KD + hint": cnn("KD + hint (fused embedding)", replace(kd, hint_weight=1.0)),
+        "KD + augmentation": cnn("KD + consistent augmentation", replace(kd, views=1)),
+        "KD + transfer": cnn("KD + transfer set", replace(kd, transfer=True)),
+        "init": cnn("compressed teacher init, labels only", replace(labels_only, student_init="teacher")),
+        "first": cnn("first recipe: init + KD + vocabulary words", first_recipe),
+        "+ distilled": cnn("first + token vectors distilled from the teacher", replace(first_recipe, student_init="distilled")),
+        "+ words": cnn("first + 50k common English words", replace(first_recipe, words=DISTILL.words)),
+        "+ pictures": cnn("first + clip art", replace(first_recipe, pictures=True)),
+        "+ views": cnn("first + augmented views (function matching)", replace(first_recipe, views=DISTILL.views)),
+        "+ phrases": cnn("first + 50k short phrases", replace(first_recipe, phrases=DISTILL.phrases)),
+        "second": cnn("second release: all of the above but phrases and captions", replace(DISTILL, phrases=0, captions=False)),
+        "previous": cnn("previous release: all of the above", DISTILL),
+        # The shipped student: the same recipe, its picture branch on the teacher's pretrained trunk.
+        "labels only, trunk": Method(TRUNK_LABELS_ONLY, labels_only),
+        "shipped": Method(SHIPPED, DISTILL),
     }
     first = seeds[:1]
     runs: list[Run] = []
@@ -109,27 +138,29 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
             runs.extend(Run(table, setting, method, seed) for seed in seeds)
 
     everything = Setting("all labels")
+    # The sweeps and the other tables were run with the previous release's recipe and CNN.
+    full_cnn = replace(methods["previous"], name="full recipe (CNN picture branch)")
     # What each part of the shipped recipe buys, in and out of domain.
     # (The rows of every seed first: the study runs in this order, and they are the comparison that counts.)
-    add("fidelity", everything, ["labels only", "first", "previous", "shipped"], seeds)
+    add("fidelity", everything, ["labels only", "first", "second", "previous", "labels only, trunk", "shipped"], seeds)
     add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views", "+ phrases"])
     add("main", everything, ["logit KD", "KD + hint"], seeds)
     add("main", everything, ["KD + augmentation", "KD + transfer", "init"])
     for fraction in (0.25, 0.10, 0.05):
-        add("main", Setting(f"{fraction:.0%} labels", label_fraction=fraction), ["labels only", "logit KD", "shipped"], seeds)
-    add("main", Setting("subcategories", label="subcategory"), ["labels only", "logit KD", "shipped"])
+        add("main", Setting(f"{fraction:.0%} labels", label_fraction=fraction), ["labels only", "logit KD", full_cnn], seeds)
+    add("main", Setting("subcategories", label="subcategory"), ["labels only", "logit KD", full_cnn])
 
-    for student, kinds in (("student_image", ("labels only", "logit KD")), ("student_text", ("labels only", "shipped"))):
-        add("cross-modal", everything, [replace(methods[k], student=student) for k in kinds], seeds)
+    for student, kinds in (("student_image", (methods["labels only"], methods["logit KD"])), ("student_text", (methods["labels only"], full_cnn))):
+        add("cross-modal", everything, [replace(m, student=student) for m in kinds], seeds)
 
     for size, args in SIZES.items():
-        for kind in ("labels only", "shipped"):
-            add("size", everything, [replace(methods[kind], name=f"{size}: {methods[kind].name}", student_args=args)])
+        for method in (methods["labels only"], full_cnn):
+            add("size", everything, [replace(method, name=f"{size}: {method.name}", student_args={**CNN_STUDENT, **args})])
 
     classic = Setting("all labels", teacher="mlp_teacher")
     add("classic", classic, [Method("labels only", labels_only, student="mlp_student"), Method("logit KD", kd, student="mlp_student")], seeds)
 
-    shipped = methods["shipped"]
+    shipped = full_cnn
     for t in (1.0, 2.0, 4.0, 8.0):
         add("temperature", everything, [replace(shipped, name=f"T = {t:g}", distill=replace(DISTILL, temperature=t))])
     for a in (0.5, 0.9, 1.0):
@@ -137,7 +168,11 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     return runs
 
 
-# The size frontier: the student's image and text widths scaled down and up.
+# The fidelity table's pair the headline compares: the shipped student against itself on labels only.
+TRUNK_LABELS_ONLY = "labels only, pretrained trunk"
+SHIPPED = "shipped: previous release + the teacher's pretrained trunk in the picture branch"
+
+# The size frontier (with the CNN picture branch): the student's image and text widths scaled down and up.
 SIZES = {
     "S": {"channels": (16, 32, 64, 128), "text_dim": 12, "hidden": 48},
     "M (shipped)": {},
@@ -277,8 +312,7 @@ METRICS = ("test_accuracy", "val_accuracy", "test_agreement", "ood_agreement", "
 def headline(tables: dict) -> str | None:
     """The shipped recipe against labels only, all labels, over the seeds both ran."""
     rows = {r["method"]: r for name in ("fidelity", "main") for r in tables.get(name, []) if r["setting"] == "all labels"}
-    shipped = next((r for name, r in rows.items() if name.startswith("shipped")), None)
-    labels = rows.get("labels only")
+    shipped, labels = rows.get(SHIPPED), rows.get(TRUNK_LABELS_ONLY)
     if not shipped or not labels:
         return None
     s, l, t = shipped["test_accuracy"], labels["test_accuracy"], shipped["teacher_test_accuracy"]
