@@ -30,7 +30,7 @@ from kd.data.images import ImageError
 from kd.layout import Layout
 from kd.models.backbones import BackboneError
 from kd.models.checkpoint import CheckpointError, load_checkpoint
-from kd.models.classifiers import MODELS
+from kd.models.classifiers import CNN_STUDENT, IMAGE_ENCODERS, MODELS, StudentConfig
 from kd.models.compress import INITS
 from kd.training import distributed
 from kd.training.train import ResumeError
@@ -94,6 +94,11 @@ def cmd_train_teacher(a: argparse.Namespace) -> int:
     return 0
 
 
+def _student_shape(a: argparse.Namespace) -> dict:
+    """The student's settings `--image-encoder` asks for: the CNN comes with its own input size and widths."""
+    return CNN_STUDENT if a.image_encoder == "cnn" and MODELS[a.student].config_class is StudentConfig else {}
+
+
 def cmd_distill(a: argparse.Namespace) -> int:
     from kd.study.pipeline import distill, teacher_reference
 
@@ -117,7 +122,7 @@ def cmd_distill(a: argparse.Namespace) -> int:
     try:
         _, info = distill(
             teacher, data, _train_config(a), config, student=a.student, out=a.out, teacher_ref=teacher_reference(a.teacher),
-            resume=a.resume, world=world,
+            resume=a.resume, world=world, **_student_shape(a),
         )
     finally:
         distributed.teardown(world)
@@ -234,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student-init", choices=INITS, default=DISTILL.student_init,
                    help="the student's token vectors: random, or from the teacher's text encoder: its input "
                         "embeddings ('teacher') or its outputs per token ('distilled', Model2Vec's method)")
+    p.add_argument("--image-encoder", choices=IMAGE_ENCODERS, default=StudentConfig.image_encoder,
+                   help="the student's picture branch: the teacher's first pretrained blocks, frozen, under trained "
+                        "stages ('trunk'), or the first releases' CNN from scratch on 32 px pictures ('cnn')")
     p.add_argument("--out", default=str(Layout().student))
     p.set_defaults(run=cmd_distill)
 

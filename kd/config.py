@@ -128,11 +128,12 @@ TEMPERATURES = (1.0, 20.0)
 
 # What `python -m kd reproduce` trains. Chosen on the validation split.
 TEACHER_TRAIN = TrainConfig(epochs=40, batch_size=128, lr=1e-3, weight_decay=0.05, modality_dropout=0.2)
-# 30 epochs: with the transfer set a step costs 3x what it did, and validation accuracy
-# is flat after about 25 (README's reproduce time stays near 20 minutes on 2 cores).
+# 30 epochs: validation accuracy is flat after about 25. (The student's frozen trunk runs
+# once per picture, not at every step: `Student.training_inputs`.)
 STUDENT_TRAIN = TrainConfig(epochs=30, batch_size=128, lr=3e-3, weight_decay=1e-4, modality_dropout=0.2)
-# The shipped recipe: the student's token vectors start from the teacher's text encoder
-# (Model2Vec's method) and it learns from the teacher on the training set and on a transfer
+# The shipped recipe: the student (kd.models.classifiers.StudentConfig: its picture branch on
+# the teacher's first pretrained blocks) starts its token vectors from the teacher's text
+# encoder (Model2Vec's method) and learns from the teacher on the training set and on a transfer
 # set reaching beyond emoji: common English words and short phrases, clip art and augmented
 # views, shown alone, with a word or with their own caption, its picture features matching
 # the teacher's on every picture (see the README's distillation study for what each part buys).

@@ -56,7 +56,7 @@ def test_hint_loss_is_added_when_asked(teacher, batch):
     distiller = Distiller(teacher, student, DistillConfig(alpha=0.5, hint_weight=1.0))
     _, losses = distiller(b)
     assert "loss_hint" in losses and losses["loss_hint"].item() > 0
-    assert set(map(id, distiller.trainable_parameters())) > set(map(id, student.parameters()))
+    assert set(map(id, distiller.trainable_parameters())) > {id(p) for p in student.parameters() if p.requires_grad}
 
 
 def test_training_moves_only_the_student_and_keeps_the_teacher_in_eval(teacher, batch):
@@ -67,7 +67,8 @@ def test_training_moves_only_the_student_and_keeps_the_teacher_in_eval(teacher, 
     trainer = Trainer(student, distiller, TrainConfig(epochs=2, batch_size=16), lambda: {"val_accuracy": 0.0},
                       parameters=distiller.trainable_parameters(), progress=False)
     optimised = {id(p) for p in trainer.parameters}
-    assert optimised == {id(p) for p in student.parameters()}
+    assert optimised == {id(p) for p in student.parameters() if p.requires_grad}  # not the frozen trunk
+    assert all(id(p) not in optimised for p in student.trunk.parameters())
     distiller.train()
     assert not teacher.training and not teacher.head.training
     trainer.fit(TensorLoader(b, 16))

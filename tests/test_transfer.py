@@ -43,6 +43,13 @@ def rows_of(samples, table):
     return [int(torch.nonzero((table == x).flatten(1).all(1))[0]) for x in samples]
 
 
+def picture_rows(student, batch, images):
+    """Which of `images` each picture of a transfer batch is, by the student's inputs of it
+    (its pixels, or its frozen trunk's maps)."""
+    key = "trunk_maps" if "trunk_maps" in batch else "pixels"
+    return rows_of(batch[key], student.training_inputs(images, None)[key])
+
+
 def pictures(n, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.randint(0, 256, (n, 3, 72, 72), dtype=torch.uint8, generator=g), torch.randn(n, 1280, generator=g)
@@ -60,9 +67,8 @@ def test_transfer_batches_pair_the_same_inputs_for_teacher_and_student(teacher):
     assert torch.equal(b["teacher_has_image"], b["has_image"]) and torch.equal(b["teacher_has_text"], b["has_text"])
     assert (b["teacher_image"][word_only] == 0).all() and (b["teacher_text"][alone] == 0).all()
     # Each picture's teacher features are those of that very picture, shown to the student as it preprocesses it.
-    preprocessed = student.preprocess(images, None)["pixels"]
     shown = b["has_image"]
-    assert torch.equal(b["teacher_image"][shown], teacher_image[rows_of(b["pixels"][shown], preprocessed)])
+    assert torch.equal(b["teacher_image"][shown], teacher_image[picture_rows(student, {"trunk_maps": b["trunk_maps"][shown]}, images)])
     # ... and each word's teacher features are that word's.
     words = word_features(teacher, ["dog", "pizza", "violin"])
     assert torch.equal(b["teacher_text"][word_only], words[rows_of(b["token_ids"][word_only], transfer.token_ids)])
@@ -160,7 +166,7 @@ def test_captioned_pictures_are_shown_with_their_own_caption(teacher):
     captions = ["red apple", "", "dog", "secret"]  # the second has none; "secret" is held out
     transfer = TransferSet(teacher, student, images, teacher_image, exclude={"secret"}, words=["pizza"], captions=captions)
     b = transfer.sample(512)
-    shown = rows_of(b["pixels"], student.preprocess(images, None)["pixels"])
+    shown = picture_rows(student, b, images)
     caption_ids = student.preprocess(None, ["red apple", "dog"])["token_ids"]
     pizza = student.preprocess(None, ["pizza"])["token_ids"]
     seen = set()

@@ -84,3 +84,15 @@ def test_a_student_saved_before_the_trunk_loads_as_the_cnn_it_was(tmp_path):
     loaded, _ = load_checkpoint(folder)
     assert loaded.config.image_encoder == "cnn"
     assert torch.equal(loaded.predict_logits(IMAGES, ["dog", ""]), old.predict_logits(IMAGES, ["dog", ""]))
+
+
+def test_training_reads_the_trunks_maps_computed_once():
+    # A run computes the frozen trunk's maps once; the student answers the same from them.
+    student = create_model("student").eval()
+    inputs = student.training_inputs(IMAGES, ["dog", ""])
+    assert "pixels" not in inputs and inputs["trunk_maps"].shape == (2, 40, 6, 6)
+    with torch.no_grad():
+        from_maps = student(inputs)
+    assert torch.allclose(from_maps, student.predict_logits(IMAGES, ["dog", ""]), atol=1e-5)
+    cnn = create_model("student", image_encoder="cnn", image_size=32, channels=(24, 48, 96, 192))
+    assert "pixels" in cnn.training_inputs(IMAGES, None)  # no trunk: nothing to compute ahead

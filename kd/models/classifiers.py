@@ -131,6 +131,11 @@ class MultimodalClassifier(nn.Module):
         self.eval()
         return self(self.preprocess(images, texts))
 
+    def training_inputs(self, images: torch.Tensor | None, texts: list[str] | None) -> dict:
+        """`preprocess` of the fixed inputs a training run shows again and again, computed
+        once per run; a model may compute more of its forward pass here (`Student`)."""
+        return self.preprocess(images, texts)
+
     def num_params(self) -> int:
         """Every parameter the forward pass uses, frozen backbones included."""
         return sum(p.numel() for p in self.parameters())
@@ -243,6 +248,8 @@ class StudentConfig:
 
 # The picture branches a student may have (StudentConfig.image_encoder).
 IMAGE_ENCODERS = ("trunk", "cnn")
+# The first releases' picture branch, whole: a CNN from scratch on 32 px pictures.
+CNN_STUDENT = {"image_encoder": "cnn", "image_size": 32, "channels": (24, 48, 96, 192)}
 
 
 def _conv_bn_relu(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -349,17 +356,34 @@ class Student(MultimodalClassifier):
             inputs["token_ids"] = torch.tensor([e.ids for e in encodings], dtype=torch.long).reshape(batch, -1)
         return inputs
 
+    @property
+    def trunk(self) -> PretrainedTrunk | None:
+        return self.image_encoder.trunk if isinstance(self.image_encoder, TrunkCNN) else None
+
+    def training_inputs(self, images: torch.Tensor | None, texts: list[str] | None) -> dict:
+        """With a frozen trunk, its maps ("trunk_maps") in place of the pixels: the trunk
+        never changes during training, and run at every step it would be most of the work."""
+        if self.trunk is None or images is None:
+            return self.preprocess(images, texts)
+        inputs = self.preprocess(None, texts) if texts is not None else {"has_text": torch.zeros(len(images), dtype=torch.bool)}
+        with torch.no_grad():
+            inputs["trunk_maps"] = torch.cat([self.trunk(self.preprocess(chunk, None)["pixels"]) for chunk in images.split(256)])
+        return inputs
+
     def forward_features(self, inputs: dict) -> Features:
         batch = len(inputs["has_text"])
         image = torch.zeros(batch, self.image_dim)
         has_image = torch.zeros(batch, dtype=torch.bool)
-        if "pixels" in inputs:
+        # Pixels, or the frozen trunk's maps of them (`training_inputs`).
+        key = "trunk_maps" if "trunk_maps" in inputs else "pixels"
+        if key in inputs:
+            encode = self.image_encoder.stages if key == "trunk_maps" else self.image_encoder
             # An optional "has_image" mask skips the CNN for examples that show no picture.
             has_image = inputs.get("has_image", torch.ones(batch, dtype=torch.bool))
             if has_image.all():
-                image = self.image_encoder(inputs["pixels"])  # (B, C)
+                image = encode(inputs[key])  # (B, C)
             elif has_image.any():
-                image = image.index_put((has_image,), self.image_encoder(inputs["pixels"][has_image]))
+                image = image.index_put((has_image,), encode(inputs[key][has_image]))
         if "token_ids" in inputs and inputs["token_ids"].shape[1] > 0:
             text = self.text_encoder(inputs["token_ids"])  # (B, text_dim)
         else:

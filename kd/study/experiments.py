@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from kd.config import DISTILL, SCRATCH, STUDENT_TRAIN, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig
+from kd.models.classifiers import CNN_STUDENT, MODELS, StudentConfig
 
 SEEDS = (0, 1, 2)
 
@@ -72,28 +73,26 @@ class Run:
 
 # DistillConfig settings newer than the first recorded runs, with their defaults.
 ADDED_LATER = {"phrases": 0, "captions": False}
-# The student's picture branch before the pretrained trunk (the defaults then): every run
-# recorded before the trunk came was trained with it, and the rows that keep it say so.
-CNN_STUDENT = {"image_encoder": "cnn", "image_size": 32, "channels": (24, 48, 96, 192)}
+# CNN_STUDENT (kd.models.classifiers), the student's picture branch before the pretrained
+# trunk, was the default then: every run recorded before the trunk came was trained with it,
+# and the rows that keep it say so.
 
 
 def _shape_key(student: str, args: dict) -> dict:
     """The student's settings as a run's key writes them: those of the picture branch only
     where they differ from `CNN_STUDENT` (and not at all for a student without pictures),
     so runs recorded with the CNN keep their keys and runs with the trunk get new ones."""
-    from kd.models.classifiers import MODELS, StudentConfig
-
     spec = MODELS[student]
     if spec.config_class is not StudentConfig:
         return dict(args)
     config = StudentConfig(**{**spec.defaults, **args})
     key = {k: v for k, v in args.items() if k not in CNN_STUDENT}
     if "image" in config.modalities:
-        key.update({k: getattr(config, k) for k, before in CNN_STUDENT.items() if tuple_or_value(getattr(config, k)) != before})
+        key.update({k: getattr(config, k) for k, before in CNN_STUDENT.items() if _tuple(getattr(config, k)) != before})
     return key
 
 
-def tuple_or_value(value):
+def _tuple(value):
     return tuple(value) if isinstance(value, list) else value
 
 

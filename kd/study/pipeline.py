@@ -106,7 +106,7 @@ def train_teacher(
 
 def student_inputs(student: MultimodalClassifier, dataset: MultimodalDataset) -> dict[str, torch.Tensor]:
     """The student's preprocessed inputs for a whole dataset, computed once per run."""
-    inputs = student.preprocess(dataset.images, dataset.texts)
+    inputs = student.training_inputs(dataset.images, dataset.texts)
     return {k: inputs[k] for k in STUDENT_INPUTS if k in inputs}
 
 

@@ -31,7 +31,7 @@ from kd.training.train import Batch, drop_modalities, features_from_batch
 from kd.training.transfer import TransferSet
 
 # Batch keys the student reads; the teacher's cached features sit under "teacher_*".
-STUDENT_INPUTS = ("pixels", "token_ids", "has_text", "has_image")
+STUDENT_INPUTS = ("pixels", "trunk_maps", "token_ids", "has_text", "has_image")
 
 
 class Distiller(nn.Module):
@@ -76,7 +76,7 @@ class Distiller(nn.Module):
         return self
 
     def trainable_parameters(self) -> list[nn.Parameter]:
-        params = list(self.student.parameters())
+        params = [p for p in self.student.parameters() if p.requires_grad]  # not a frozen trunk
         for proj in (self.hint_proj, self.picture_proj):
             params += list(proj.parameters()) if proj is not None else []
         return params

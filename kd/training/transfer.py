@@ -135,6 +135,9 @@ class TransferSet:
         if not has_image:
             pictures, teacher_image = pictures[:0], teacher_image[:0]
         self.pictures, self.teacher_image = pictures, teacher_image
+        # The student's inputs of every picture, computed once ("pixels" or "trunk_maps").
+        inputs = student.training_inputs(pictures, None) if len(pictures) else {}
+        self.picture_inputs = {k: v for k, v in inputs.items() if k in ("pixels", "trunk_maps")}
         has_pictures = len(pictures) > 0
         # Captioned pictures: which pictures have one, and each caption's inputs (texts
         # shared by many pictures, an emoji's name by its views, are encoded once).
@@ -175,7 +178,7 @@ class TransferSet:
             "teacher_has_text": has_text,
         }
         if len(self.pictures):
-            batch["pixels"] = self.student.preprocess(self.pictures[picture], None)["pixels"]
+            batch.update({k: v[picture] for k, v in self.picture_inputs.items()})
             batch["teacher_image"] = self.teacher_image[picture] * has_image[:, None]
         else:
             batch["teacher_image"] = torch.zeros(batch_size, self.teacher_image.shape[1])
