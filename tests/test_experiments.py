@@ -4,8 +4,9 @@ from dataclasses import replace
 
 import pytest
 
-from kd.study.experiments import SEEDS, headline, run_one, study, summarize, tables_markdown
 from kd.config import DISTILL
+from kd.models.classifiers import CNN_STUDENT, StudentConfig
+from kd.study.experiments import SEEDS, SHIPPED, TRUNK_LABELS_ONLY, _shape_key, headline, run_one, study, summarize, tables_markdown
 
 
 def fake_rows(accuracy_of) -> list[dict]:
@@ -23,16 +24,29 @@ def fake_rows(accuracy_of) -> list[dict]:
 def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     runs = study()
     fidelity = [r for r in runs if r.table == "fidelity"]
-    for name in ("labels only", "first recipe: init + KD + vocabulary words", "shipped: all of the above"):
+    previous = "previous release: all of the above"
+    for name in ("labels only", "first recipe: init + KD + vocabulary words", previous, TRUNK_LABELS_ONLY, SHIPPED):
         assert sorted(r.seed for r in fidelity if r.method.name == name) == list(SEEDS), name
     one_part = [r for r in fidelity if r.method.name.startswith("first +")]
     assert len(one_part) == 5 and all(r.seed == SEEDS[0] for r in one_part)
-    shipped = next(r for r in fidelity if r.method.name.startswith("shipped"))
-    assert shipped.method.distill == DISTILL
-    # the sweeps reuse the shipped run at its own T and alpha instead of training it again
-    same = [r for r in runs if r.key() == shipped.key()]
+    shipped = next(r for r in fidelity if r.method.name == SHIPPED)
+    assert shipped.method.distill == DISTILL and shipped.method.student_args == {}  # today's student, as shipped
+    # the sweeps reuse the previous release's run at its own T and alpha instead of training it again
+    cnn = next(r for r in fidelity if r.method.name == previous)
+    assert cnn.method.distill == DISTILL and cnn.key() != shipped.key()
+    same = [r for r in runs if r.key() == cnn.key()]
     assert {r.table for r in same} == {"fidelity", "temperature", "alpha", "size"}
     assert {r.table for r in study(tables=("fidelity",))} == {"fidelity"}
+
+
+def test_runs_recorded_with_the_cnn_keep_their_keys():
+    # Keys name the picture branch only where it is not the CNN every earlier run had.
+    assert _shape_key("student", CNN_STUDENT) == {}
+    assert _shape_key("student", {**CNN_STUDENT, "text_dim": 12}) == {"text_dim": 12}
+    trunk = _shape_key("student", {})
+    assert trunk["image_encoder"] == "trunk" and trunk["image_size"] == StudentConfig.image_size
+    assert _shape_key("student_text", {}) == {}  # no picture branch: nothing to name
+    assert _shape_key("mlp_student", {"hidden": (64,)}) == {"hidden": (64,)}
 
 
 def test_runs_that_differ_have_different_keys():
