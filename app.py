@@ -457,9 +457,10 @@ def _live_tab(handlers: LiveHandlers, own: gr.State, page: gr.Blocks):
         epochs = gr.Slider(1, live.MAX_EPOCHS, value=defaults.epochs, step=1, label="Epochs",
                            info=f"Passes over the training set, within {live.TIME_LIMIT_S:.0f} s", elem_id="live-epochs")
     student_init = gr.Radio(
-        [("random weights", "random"), ("the teacher's word embeddings, compressed", "teacher"),
-         ("word vectors distilled from the teacher (as our student)", "distilled")],
-        value=defaults.student_init, label="Both students start from", elem_id="live-init",
+        [("random", "random"), ("the teacher's word embeddings, compressed", "teacher"),
+         ("distilled from the teacher (as our student)", "distilled")],
+        value=defaults.student_init, label="Both students' word vectors", elem_id="live-init",
+        info="Their picture layers start from the teacher's first layers, as our student's",
     )
     with gr.Row():
         train = gr.Button("Train my student", variant="primary", elem_id="live-train")
@@ -564,11 +565,12 @@ sentences (EfficientNet-Lite0 for pictures, all-MiniLM-L6-v2 for text) and a sma
 trained on top to name an emoji's category: smileys, animals, food, flags, and so on. It is
 accurate, but big and slow.
 
-**The student** is a much smaller and faster model (the line at the top says by how much). Its
-word vectors start from what the teacher's text network makes of each word; everything else
-starts from random weights. It was then trained to imitate the teacher, and a little to get the
-right answer too: this is *knowledge distillation* (the technical name of this student is
-`student`). It imitated the teacher not only on the training emoji but on 50,000 common English
+**The student** is a much smaller and faster model (the line at the top says by how much). It
+looks at a picture through the first few layers of the teacher's picture network, kept as they
+are (they see edges, colours and textures in any picture), and its word vectors start from what
+the teacher's text network makes of each word; everything else starts from random weights. It
+was then trained to imitate the teacher, and a little to get the right answer too: this is
+*knowledge distillation* (the technical name of this student is `student`). It imitated the teacher not only on the training emoji but on 50,000 common English
 words, on clip art that is not emoji and on altered copies of both (new backgrounds, crops,
 colours, blur): a student only follows its teacher where it has seen the teacher at work.
 

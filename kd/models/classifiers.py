@@ -283,6 +283,11 @@ class TrunkCNN(nn.Module):
         self.out_dim = self.stages.out_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            # Channels-last pictures spare oneDNN a change of layout at every convolution: at
+            # batch 1, about a tenth of the student's time. (Training reads the trunk's maps
+            # computed once, `Student.training_inputs`, and keeps the default layout.)
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.stages(self.trunk(x))
 
 

@@ -44,11 +44,11 @@ from kd.study.record import RecordedTeacher, TeacherOutputs, load_teacher_output
 from kd.training.distill import Distiller
 from kd.training.train import TensorLoader, Trainer, TrainingStopped
 
-# What a visitor may choose. A step of the student's CNN is most of the cost: on a 2-core
-# machine busy with other jobs, on one torch thread (as the app trains), an epoch over the
-# 3,936 training pictures takes 10-12 s with the twin at 10% of the labels, so the default run
-# (2 epochs, both students, scored at the end) takes about 25 s (README: tests/test_live.py -k
-# default_run -s). The limit is enforced anyway: a busier machine is slower.
+# What a visitor may choose. The students' frozen trunk runs once over the pictures as the
+# data is prepared; a step then trains the conv stages above it, the text branch and the head.
+# On a 2-core machine, on one torch thread (as the app trains), the default run (2 epochs,
+# both students, the twin at 10% of the labels, scored at the end) takes about 15 s (README:
+# python benchmarks/live_run.py). The limit is enforced anyway: a busier machine is slower.
 TIME_LIMIT_S = 60.0
 # More would not fit in the limit on such a machine (the run would stop before an epoch that
 # could not end in time, its cosine schedule unfinished).
@@ -133,7 +133,7 @@ class LiveSettings:
 
     def describe(self) -> str:
         how = "labels only" if self.alpha == 0 else f"T = {self.temperature:g}, alpha = {self.alpha:g}"
-        return f"{how}, {percent(self.label_fraction)} of the labels, {self.student_init} start"
+        return f"{how}, {percent(self.label_fraction)} of the labels, word vectors: {self.student_init}"
 
 
 # ---------------------------------------------------------------------------------- data

@@ -125,6 +125,7 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         # The shipped student: the same recipe, its picture branch on the teacher's pretrained trunk.
         "labels only, trunk": Method(TRUNK_LABELS_ONLY, labels_only),
         "shipped": Method(SHIPPED, DISTILL),
+        "four blocks": Method("shipped, with four trunk blocks instead of five", DISTILL, student_args={"trunk_blocks": 4}),
     }
     first = seeds[:1]
     runs: list[Run] = []
@@ -142,7 +143,7 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     # What each part of the shipped recipe buys, in and out of domain.
     # (The rows of every seed first: the study runs in this order, and they are the comparison that counts.)
     add("fidelity", everything, ["labels only", "first", "second", "previous", "labels only, trunk", "shipped"], seeds)
-    add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views", "+ phrases"])
+    add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views", "+ phrases", "four blocks"])
     add("main", everything, ["logit KD", "KD + hint"], seeds)
     add("main", everything, ["KD + augmentation", "KD + transfer", "init"])
     for fraction in (0.25, 0.10, 0.05):
