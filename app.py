@@ -570,9 +570,10 @@ looks at a picture through the first few layers of the teacher's picture network
 are (they see edges, colours and textures in any picture), and its word vectors start from what
 the teacher's text network makes of each word; everything else starts from random weights. It
 was then trained to imitate the teacher, and a little to get the right answer too: this is
-*knowledge distillation* (the technical name of this student is `student`). It imitated the teacher not only on the training emoji but on 50,000 common English
-words, on clip art that is not emoji and on altered copies of both (new backgrounds, crops,
-colours, blur): a student only follows its teacher where it has seen the teacher at work.
+*knowledge distillation* (the technical name of this student is `student`). It imitated the
+teacher not only on the training emoji but on 50,000 common English words, on clip art that
+is not emoji and on altered copies of both (new backgrounds, crops, colours, blur): a student
+only follows its teacher where it has seen the teacher at work.
 
 **A soft label** is a model's whole answer, not just its top pick: "90% food, 6% animal,
 4% object". The student learns from the teacher's, which carry more than the right answer

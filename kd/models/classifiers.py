@@ -291,7 +291,7 @@ class TrunkCNN(nn.Module):
         return self.stages(self.trunk(x))
 
 
-def image_encoder(config: StudentConfig, pretrained: bool) -> nn.Module:
+def build_image_encoder(config: StudentConfig, pretrained: bool) -> nn.Module:
     if config.image_encoder == "trunk":
         return TrunkCNN(config.trunk_blocks, config.channels, pretrained=pretrained)
     if config.image_encoder == "cnn":
@@ -328,7 +328,7 @@ class Student(MultimodalClassifier):
         unknown = set(config.modalities) - {"image", "text"}
         if unknown or not config.modalities:
             raise ValueError(f"student modalities must be 'image' and/or 'text', got {config.modalities}")
-        self.image_encoder = image_encoder(config, pretrained) if "image" in config.modalities else None
+        self.image_encoder = build_image_encoder(config, pretrained) if "image" in config.modalities else None
         self.text_encoder = BagOfTokens(config.vocab_size, config.text_dim) if "text" in config.modalities else None
         self._tokenizer = None
         # A branch the student lacks still has a (never used) slot in the head, of size 1.

@@ -105,21 +105,25 @@ def train_teacher(
 
 
 def student_inputs(student: MultimodalClassifier, dataset: MultimodalDataset) -> dict[str, torch.Tensor]:
-    """The student's preprocessed inputs for a whole dataset, computed once per run. The frozen
-    trunk's maps of the pictures are cached on disk: the same for every run of the same trunk."""
-    trunk = getattr(student, "trunk", None)
-    if trunk is None:
+    """The student's preprocessed inputs for a whole dataset, computed once per run. A frozen
+    trunk's maps of the pictures are the same for every run of that trunk: cached on disk."""
+    if getattr(student, "trunk", None) is None:
         inputs = student.training_inputs(dataset.images, dataset.texts)
-        return {k: inputs[k] for k in STUDENT_INPUTS if k in inputs}
-    digest = hashlib.sha256(b"".join(t.numpy().tobytes() for t in trunk.state_dict().values())).hexdigest()
-    path = cache.cached_tensors("trunk-maps", cache.cache_key("trunk-maps", dataset.inputs_fingerprint(), digest, student.config.image_size))
-    inputs = student.preprocess(None, dataset.texts)
-    if (hit := cache.load_tensors(path)) is not None and len(hit[0]["trunk_maps"]) == len(dataset):
-        inputs["trunk_maps"] = hit[0]["trunk_maps"]
     else:
-        inputs["trunk_maps"] = student.training_inputs(dataset.images, None)["trunk_maps"]
-        cache.save_tensors(path, {"trunk_maps": inputs["trunk_maps"]}, {"inputs": dataset.inputs_fingerprint()})
+        inputs = student.preprocess(None, dataset.texts)
+        inputs["trunk_maps"] = _trunk_maps(student, dataset)
     return {k: inputs[k] for k in STUDENT_INPUTS if k in inputs}
+
+
+def _trunk_maps(student: MultimodalClassifier, dataset: MultimodalDataset) -> torch.Tensor:
+    weights = hashlib.sha256(b"".join(t.numpy().tobytes() for t in student.trunk.state_dict().values())).hexdigest()
+    key = cache.cache_key("trunk-maps", dataset.inputs_fingerprint(), weights, student.config.image_size)
+    path = cache.cached_tensors("trunk-maps", key)
+    if (hit := cache.load_tensors(path)) is not None and len(hit[0]["trunk_maps"]) == len(dataset):
+        return hit[0]["trunk_maps"]
+    maps = student.training_inputs(dataset.images, None)["trunk_maps"]
+    cache.save_tensors(path, {"trunk_maps": maps}, {"inputs": dataset.inputs_fingerprint()})
+    return maps
 
 
 def student_training_rows(
