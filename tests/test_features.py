@@ -6,7 +6,7 @@ import torch
 
 from kd import cache
 from kd.models.classifiers import create_model
-from kd.training.features import features_key, teacher_features
+from kd.training.features import features_key, teacher_features, trunk_maps
 
 
 def test_cached_features_equal_fresh_ones(teacher, small_dataset, tmp_path, monkeypatch):
@@ -44,3 +44,19 @@ def test_a_corrupt_cache_file_is_a_miss(tmp_path):
     assert cache.load_tensors(path)[1] == {"k": 1}
     path.write_bytes(path.read_bytes()[:20])
     assert cache.load_tensors(path) is None
+
+
+def test_trunk_maps_are_cached_per_pictures_and_trunk(small_dataset, tmp_path, monkeypatch):
+    """A frozen trunk's maps are read back from the cache only for the same pictures and
+    the same trunk: other pictures, or a trunk with other weights, compute their own."""
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path))
+    student = create_model("student", pretrained=False).eval()
+    pictures = small_dataset.images[:6]
+    first = trunk_maps(student, pictures)
+    assert torch.equal(first, student.training_inputs(pictures, None)["trunk_maps"])
+    assert len(list(tmp_path.glob("trunk-maps/*.safetensors"))) == 1
+    assert torch.equal(trunk_maps(student, pictures), first)
+    assert not torch.equal(trunk_maps(student, small_dataset.images[1:7])[0], first[0])
+    other = create_model("student", pretrained=False).eval()  # another random trunk
+    assert not torch.allclose(trunk_maps(other, pictures), first)
+    assert len(list(tmp_path.glob("trunk-maps/*.safetensors"))) == 3

@@ -29,7 +29,7 @@ from kd.training import distributed
 from kd.training.augment import cached_views, picture_features
 from kd.training.distill import STUDENT_INPUTS, Distiller
 from kd.training.distributed import World
-from kd.training.features import teacher_features
+from kd.training.features import teacher_features, trunk_maps
 from kd.training.train import LabelsOnly, TensorLoader, Trainer
 from kd.training.transfer import TransferSet, transfer_words
 
@@ -111,19 +111,8 @@ def student_inputs(student: MultimodalClassifier, dataset: MultimodalDataset) ->
         inputs = student.training_inputs(dataset.images, dataset.texts)
     else:
         inputs = student.preprocess(None, dataset.texts)
-        inputs["trunk_maps"] = _trunk_maps(student, dataset)
+        inputs["trunk_maps"] = trunk_maps(student, dataset.images)
     return {k: inputs[k] for k in STUDENT_INPUTS if k in inputs}
-
-
-def _trunk_maps(student: MultimodalClassifier, dataset: MultimodalDataset) -> torch.Tensor:
-    weights = hashlib.sha256(b"".join(t.numpy().tobytes() for t in student.trunk.state_dict().values())).hexdigest()
-    key = cache.cache_key("trunk-maps", dataset.inputs_fingerprint(), weights, student.config.image_size)
-    path = cache.cached_tensors("trunk-maps", key)
-    if (hit := cache.load_tensors(path)) is not None and len(hit[0]["trunk_maps"]) == len(dataset):
-        return hit[0]["trunk_maps"]
-    maps = student.training_inputs(dataset.images, None)["trunk_maps"]
-    cache.save_tensors(path, {"trunk_maps": maps}, {"inputs": dataset.inputs_fingerprint()})
-    return maps
 
 
 def student_training_rows(

@@ -31,6 +31,7 @@ import torch
 from kd import cache
 from kd.data.text import vocabulary_words
 from kd.models.classifiers import Student, Teacher
+from kd.training.features import trunk_maps
 
 # Bump when the word list or the way its features are computed changes.
 TRANSFER_VERSION = 1
@@ -135,9 +136,14 @@ class TransferSet:
         if not has_image:
             pictures, teacher_image = pictures[:0], teacher_image[:0]
         self.pictures, self.teacher_image = pictures, teacher_image
-        # The student's inputs of every picture, computed once ("pixels" or "trunk_maps").
-        inputs = student.training_inputs(pictures, None) if len(pictures) else {}
-        self.picture_inputs = {k: v for k, v in inputs.items() if k in ("pixels", "trunk_maps")}
+        # The student's inputs of every picture, computed once: pixels, or a frozen trunk's
+        # maps (the same for every run: from the disk cache).
+        if not len(pictures):
+            self.picture_inputs = {}
+        elif getattr(student, "trunk", None) is not None:
+            self.picture_inputs = {"trunk_maps": trunk_maps(student, pictures)}
+        else:
+            self.picture_inputs = {"pixels": student.training_inputs(pictures, None)["pixels"]}
         has_pictures = len(pictures) > 0
         # Captioned pictures: which pictures have one, and each caption's inputs (texts
         # shared by many pictures, an emoji's name by its views, are encoded once).
