@@ -39,6 +39,20 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     assert {r.table for r in study(tables=("fidelity",))} == {"fidelity"}
 
 
+def test_the_depth_frontier_rows_differ_from_the_shipped_student_only_in_its_trunk():
+    """The rows past the speed budget (benchmarks/trunk_speed.py times the same shapes) are
+    the shipped recipe with a deeper trunk or larger pictures, each its own run."""
+    fidelity = {r.method.name: r for r in study(tables=("fidelity",)) if r.seed == SEEDS[0]}
+    shipped = fidelity[SHIPPED]
+    shapes = {"shipped, with four trunk blocks instead of five": {"trunk_blocks": 4},
+              "shipped, with six trunk blocks": {"trunk_blocks": 6},
+              "shipped, with eight trunk blocks at 64 px": {"trunk_blocks": 8, "image_size": 64}}
+    for name, args in shapes.items():
+        run = fidelity[name]
+        assert run.method.distill == shipped.method.distill and run.method.student_args == args, name
+    assert len({fidelity[name].key() for name in shapes} | {shipped.key()}) == 4
+
+
 def test_runs_recorded_with_the_cnn_keep_their_keys():
     # Keys name the picture branch only where it is not the CNN every earlier run had.
     assert _shape_key("student", CNN_STUDENT) == {}

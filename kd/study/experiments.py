@@ -126,6 +126,9 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         "labels only, trunk": Method(TRUNK_LABELS_ONLY, labels_only),
         "shipped": Method(SHIPPED, DISTILL),
         "four blocks": Method("shipped, with four trunk blocks instead of five", DISTILL, student_args={"trunk_blocks": 4}),
+        # The frontier past the speed budget (benchmarks/trunk_speed.py times each shape).
+        "six blocks": Method("shipped, with six trunk blocks", DISTILL, student_args={"trunk_blocks": 6}),
+        "eight blocks, 64 px": Method("shipped, with eight trunk blocks at 64 px", DISTILL, student_args={"trunk_blocks": 8, "image_size": 64}),
     }
     first = seeds[:1]
     runs: list[Run] = []
@@ -143,7 +146,7 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     # What each part of the shipped recipe buys, in and out of domain.
     # (The rows of every seed first: the study runs in this order, and they are the comparison that counts.)
     add("fidelity", everything, ["labels only", "first", "second", "previous", "labels only, trunk", "shipped"], seeds)
-    add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views", "+ phrases", "four blocks"])
+    add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views", "+ phrases", "four blocks", "six blocks", "eight blocks, 64 px"])
     add("main", everything, ["logit KD", "KD + hint"], seeds)
     add("main", everything, ["KD + augmentation", "KD + transfer", "init"])
     for fraction in (0.25, 0.10, 0.05):
