@@ -6,7 +6,7 @@ import pytest
 
 from kd.config import DISTILL
 from kd.models.classifiers import CNN_STUDENT, StudentConfig
-from kd.study.experiments import SEEDS, SHIPPED, TRUNK_LABELS_ONLY, _shape_key, headline, run_one, study, summarize, tables_markdown
+from kd.study.experiments import FIRST_TRUNK_BLOCKS, SEEDS, SHIPPED, TRUNK_LABELS_ONLY, _shape_key, headline, run_one, study, summarize, tables_markdown
 
 
 def fake_rows(accuracy_of) -> list[dict]:
@@ -60,6 +60,11 @@ def test_runs_recorded_with_the_cnn_keep_their_keys():
     trunk = _shape_key("student", {})
     assert trunk["image_encoder"] == "trunk" and trunk["image_size"] == StudentConfig.image_size
     assert _shape_key("student_text", {}) == {}  # no picture branch: nothing to name
+    # the first trunk runs' depth is not named; any other is, default or not
+    assert "trunk_blocks" not in _shape_key("student", {"trunk_blocks": FIRST_TRUNK_BLOCKS})
+    assert _shape_key("student", {"trunk_blocks": 7})["trunk_blocks"] == 7
+    assert _shape_key("student", {}) == _shape_key("student", {"trunk_blocks": StudentConfig.trunk_blocks})
+    assert "trunk_blocks" not in _shape_key("student", {**CNN_STUDENT, "trunk_blocks": 7})  # a CNN has no trunk
     assert _shape_key("mlp_student", {"hidden": (64,)}) == {"hidden": (64,)}
 
 
