@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # (trunk blocks, picture side): the shipped shape and its neighbours.
-SHAPES = ((4, 48), (5, 48), (6, 48), (8, 48), (5, 64), (8, 64))
+SHAPES = ((4, 48), (5, 48), (6, 48), (7, 48), (8, 48), (5, 64), (8, 64))
 
 
 def main() -> None:

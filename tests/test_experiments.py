@@ -24,15 +24,16 @@ def fake_rows(accuracy_of) -> list[dict]:
 def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     runs = study()
     fidelity = [r for r in runs if r.table == "fidelity"]
-    previous = "previous release: all of the above"
-    for name in ("labels only", "first recipe: init + KD + vocabulary words", previous, TRUNK_LABELS_ONLY, SHIPPED):
+    third = "third release: all of the above"
+    for name in ("labels only", "first recipe: init + KD + vocabulary words", third, TRUNK_LABELS_ONLY, SHIPPED,
+                 "shipped recipe, seven trunk blocks"):
         assert sorted(r.seed for r in fidelity if r.method.name == name) == list(SEEDS), name
     one_part = [r for r in fidelity if r.method.name.startswith("first +")]
     assert len(one_part) == 5 and all(r.seed == SEEDS[0] for r in one_part)
     shipped = next(r for r in fidelity if r.method.name == SHIPPED)
     assert shipped.method.distill == DISTILL and shipped.method.student_args == {}  # today's student, as shipped
-    # the sweeps reuse the previous release's run at its own T and alpha instead of training it again
-    cnn = next(r for r in fidelity if r.method.name == previous)
+    # the sweeps reuse the third release's run at its own T and alpha instead of training it again
+    cnn = next(r for r in fidelity if r.method.name == third)
     assert cnn.method.distill == DISTILL and cnn.key() != shipped.key()
     same = [r for r in runs if r.key() == cnn.key()]
     assert {r.table for r in same} == {"fidelity", "temperature", "alpha", "size"}
@@ -44,13 +45,13 @@ def test_the_depth_frontier_rows_differ_from_the_shipped_student_only_in_its_tru
     the shipped recipe with a deeper trunk or larger pictures, each its own run."""
     fidelity = {r.method.name: r for r in study(tables=("fidelity",)) if r.seed == SEEDS[0]}
     shipped = fidelity[SHIPPED]
-    shapes = {"shipped, with four trunk blocks instead of five": {"trunk_blocks": 4},
-              "shipped, with six trunk blocks": {"trunk_blocks": 6},
-              "shipped, with eight trunk blocks at 64 px": {"trunk_blocks": 8, "image_size": 64}}
+    shapes = {"shipped recipe, four trunk blocks": {"trunk_blocks": 4}, "shipped recipe, six trunk blocks": {"trunk_blocks": 6},
+              "shipped recipe, seven trunk blocks": {"trunk_blocks": 7},
+              "shipped recipe, eight trunk blocks at 64 px": {"trunk_blocks": 8, "image_size": 64}}
     for name, args in shapes.items():
         run = fidelity[name]
         assert run.method.distill == shipped.method.distill and run.method.student_args == args, name
-    assert len({fidelity[name].key() for name in shapes} | {shipped.key()}) == 4
+    assert len({fidelity[name].key() for name in shapes} | {shipped.key()}) == 5
 
 
 def test_runs_recorded_with_the_cnn_keep_their_keys():
