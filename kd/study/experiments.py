@@ -137,6 +137,7 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         "four blocks": Method("shipped recipe, four trunk blocks", DISTILL, student_args={"trunk_blocks": 4}),
         "six blocks": Method("shipped recipe, six trunk blocks", DISTILL, student_args={"trunk_blocks": 6}),
         "seven blocks": Method("shipped recipe, seven trunk blocks", DISTILL, student_args={"trunk_blocks": 7}),
+        "labels only, seven blocks": Method("labels only, seven trunk blocks", labels_only, student_args={"trunk_blocks": 7}),
         "eight blocks, 64 px": Method("shipped recipe, eight trunk blocks at 64 px", DISTILL, student_args={"trunk_blocks": 8, "image_size": 64}),
     }
     first = seeds[:1]
@@ -155,7 +156,7 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     # What each part of the shipped recipe buys, in and out of domain.
     # (The rows of every seed first: the study runs in this order, and they are the comparison that counts.)
     add("fidelity", everything, ["labels only", "first", "second", "third", "labels only, trunk", "shipped"], seeds)
-    add("fidelity", everything, ["seven blocks"], seeds)  # the closest follower near the speed budget
+    add("fidelity", everything, ["labels only, seven blocks", "seven blocks"], seeds)  # the closest follower near the speed budget
     add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views", "+ phrases", "four blocks", "six blocks", "eight blocks, 64 px"])
     add("main", everything, ["logit KD", "KD + hint"], seeds)
     add("main", everything, ["KD + augmentation", "KD + transfer", "init"])
