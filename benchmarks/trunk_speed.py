@@ -9,7 +9,8 @@ depth or picture side; weights do not change the time, so they are built, not tr
 distillation study's rows with the same shapes say how closely each follows the teacher).
 All are timed in one run with the teacher, as `python -m kd evaluate` times the shipped
 pair (`kd.study.evaluate.measure_latency`: batch 1, from a decoded picture to logits, in
-turns), so the ratios compare like with like on a shared machine. Target: >= 10x.
+turns), so the ratios compare like with like on a shared machine; the run is repeated
+(--rounds) and each figure printed as the range of its rounds. Target: >= 10x.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
     parser.add_argument("--repeats", type=int, default=200, help="timed requests per model")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements, each of every model in turn")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (python -m kd evaluate's default on 2 cores)")
     parser.add_argument("--readme", type=Path, help="write the figures between the README's trunk-speed markers")
     a = parser.parse_args()
@@ -55,19 +57,29 @@ def main() -> None:
     for blocks, side in SHAPES:
         name = f"{blocks} blocks, {side} px" + (" (shipped)" if (blocks, side) == shipped else "")
         models[name] = create_model("student", trunk_blocks=blocks, image_size=side, **base).eval()
-    times = measure_latency(models, test, data.image_size, repeats=a.repeats)
-    teacher_ms = times["teacher"]["latency_ms_p50"]
-    lines = [f"{machine()}; batch 1, p50 of {a.repeats} requests each, {a.threads} torch threads",
-             f"teacher: {teacher_ms:.1f} ms"]
+    # The teacher's time on two threads jumps between runs of the same measurement (by up to
+    # a fifth) while the students' barely moves: each round is a draw, so several are shown.
+    rounds = [measure_latency(models, test, data.image_size, repeats=a.repeats) for _ in range(a.rounds)]
+    teacher_ms = [r["teacher"]["latency_ms_p50"] for r in rounds]
+    lines = [f"{machine()}; batch 1, p50 of {a.repeats} requests per model and round, {a.rounds} rounds, {a.threads} torch threads",
+             f"teacher: {_span(teacher_ms, '{:.1f}')} ms"]
     for name, model in models.items():
         if name != "teacher":
-            ms = times[name]["latency_ms_p50"]
-            lines.append(f"student, trunk of {name}: {ms:.2f} ms, {teacher_ms / ms:.1f}x faster, {model.num_params() / 1e6:.2f} M params")
+            ms = [r[name]["latency_ms_p50"] for r in rounds]
+            ratios = [t / m for t, m in zip(teacher_ms, ms)]
+            lines.append(f"student, trunk of {name}: {_span(ms, '{:.2f}')} ms, {_span(ratios, '{:.1f}')}x faster, "
+                         f"{model.num_params() / 1e6:.2f} M params")
     print("\n".join(lines))
     if a.readme:
         from kd.study.report import write_command_output
 
         write_command_output(a.readme, "trunk-speed", "python benchmarks/trunk_speed.py", lines)
+
+
+def _span(values: list[float], fmt: str) -> str:
+    """'a' if every round gave the same figure, else 'lowest-highest'."""
+    low, high = fmt.format(min(values)), fmt.format(max(values))
+    return low if low == high else f"{low}-{high}"
 
 
 if __name__ == "__main__":
