@@ -90,8 +90,7 @@ def test_training_reads_the_trunks_maps_computed_once():
     # A run computes the frozen trunk's maps once; the student answers the same from them.
     student = create_model("student").eval()
     inputs = student.training_inputs(IMAGES, ["dog", ""])
-    side = student.config.image_size // (16 if student.config.trunk_blocks > 5 else 8)  # blocks 6-7 halve it again
-    assert "pixels" not in inputs and inputs["trunk_maps"].shape == (2, student.trunk.out_channels, side, side)
+    assert "pixels" not in inputs and inputs["trunk_maps"].shape == (2, 40, 6, 6)
     with torch.no_grad():
         from_maps = student(inputs)
     assert torch.allclose(from_maps, student.predict_logits(IMAGES, ["dog", ""]), atol=1e-5)

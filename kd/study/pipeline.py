@@ -29,7 +29,7 @@ from kd.training import distributed
 from kd.training.augment import cached_views, picture_features
 from kd.training.distill import STUDENT_INPUTS, Distiller
 from kd.training.distributed import World
-from kd.training.features import teacher_features, trunk_maps
+from kd.training.features import picture_inputs, teacher_features
 from kd.training.train import LabelsOnly, TensorLoader, Trainer
 from kd.training.transfer import TransferSet, transfer_words
 
@@ -107,11 +107,7 @@ def train_teacher(
 def student_inputs(student: MultimodalClassifier, dataset: MultimodalDataset) -> dict[str, torch.Tensor]:
     """The student's preprocessed inputs for a whole dataset, computed once per run. A frozen
     trunk's maps of the pictures are the same for every run of that trunk: cached on disk."""
-    if getattr(student, "trunk", None) is None:
-        inputs = student.training_inputs(dataset.images, dataset.texts)
-    else:
-        inputs = student.preprocess(None, dataset.texts)
-        inputs["trunk_maps"] = trunk_maps(student, dataset.images)
+    inputs = student.preprocess(None, dataset.texts) | picture_inputs(student, dataset.images)
     return {k: inputs[k] for k in STUDENT_INPUTS if k in inputs}
 
 

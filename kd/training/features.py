@@ -58,6 +58,15 @@ def teacher_features(teacher: MultimodalClassifier, dataset: MultimodalDataset, 
     return features
 
 
+def picture_inputs(student: MultimodalClassifier, pictures: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What a student's picture branch reads in training, for canonical pictures (N, 3, S, S):
+    a frozen trunk's maps ("trunk_maps", from the disk cache), else its pixels ("pixels"),
+    else nothing (a student without pictures)."""
+    if getattr(student, "trunk", None) is not None:
+        return {"trunk_maps": trunk_maps(student, pictures)}
+    return {k: v for k, v in student.training_inputs(pictures, None).items() if k == "pixels"}
+
+
 @torch.no_grad()
 def trunk_maps(student: MultimodalClassifier, pictures: torch.Tensor) -> torch.Tensor:
     """A student's frozen-trunk maps of canonical pictures (N, 3, S, S) uint8, as

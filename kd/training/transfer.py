@@ -31,7 +31,7 @@ import torch
 from kd import cache
 from kd.data.text import vocabulary_words
 from kd.models.classifiers import Student, Teacher
-from kd.training.features import trunk_maps
+from kd.training.features import picture_inputs
 
 # Bump when the word list or the way its features are computed changes.
 TRANSFER_VERSION = 1
@@ -136,14 +136,8 @@ class TransferSet:
         if not has_image:
             pictures, teacher_image = pictures[:0], teacher_image[:0]
         self.pictures, self.teacher_image = pictures, teacher_image
-        # The student's inputs of every picture, computed once: pixels, or a frozen trunk's
-        # maps (the same for every run: from the disk cache).
-        if not len(pictures):
-            self.picture_inputs = {}
-        elif getattr(student, "trunk", None) is not None:
-            self.picture_inputs = {"trunk_maps": trunk_maps(student, pictures)}
-        else:
-            self.picture_inputs = {"pixels": student.training_inputs(pictures, None)["pixels"]}
+        # The student's inputs of every picture, computed once ("pixels" or "trunk_maps").
+        self.picture_inputs = picture_inputs(student, pictures) if len(pictures) else {}
         has_pictures = len(pictures) > 0
         # Captioned pictures: which pictures have one, and each caption's inputs (texts
         # shared by many pictures, an emoji's name by its views, are encoded once).
