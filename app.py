@@ -29,13 +29,13 @@ import gradio as gr
 import torch
 
 from kd import layout
-from kd.config import TEMPERATURES
+from kd.config import SERVING_THREADS, TEMPERATURES
 from kd.data.images import NOT_AN_IMAGE, ImageError
 from kd.models.checkpoint import CheckpointError
 from kd.serving import demo as page
 from kd.serving import live, live_page, results
 from kd.serving.examples import example_rows, load_examples, split_by_agreement
-from kd.serving.infer import SERVING_THREADS, InputError, Prediction, Predictor
+from kd.serving.infer import InputError, Prediction, Predictor
 from kd.serving.live import LiveError, LiveResult, LiveSettings, SettingsError
 from kd.serving.live_lab import LiveLab
 from kd.study.record import RecordError
@@ -56,7 +56,7 @@ RESOFTEN_CONCURRENCY = 4  # re-softening runs no model
 # other core keeps answering /predict. Others wait in the queue and the page shows their place.
 TRAINING_CONCURRENCY = 1
 PER_CLASS_CHARTS_PER_ROW = 3  # five models' charts in one row would be too narrow to read
-TORCH_THREADS = int(os.environ.get("KD_TORCH_THREADS", SERVING_THREADS))  # why one: see kd.serving.infer
+TORCH_THREADS = int(os.environ.get("KD_TORCH_THREADS", SERVING_THREADS))  # why one: see kd.config
 
 # The headline in large type, and the soft-label chart (plain HTML, drawn by kd.serving.demo).
 CSS = page.CHART_CSS + """

@@ -10,7 +10,8 @@ distillation study's rows with the same shapes say how closely each follows the 
 All are timed in one run with the teacher, as `python -m kd evaluate` times the shipped
 pair (`kd.study.evaluate.measure_latency`: batch 1, from a decoded picture to logits, in
 turns), so the ratios compare like with like on a shared machine; the run is repeated
-(--rounds) and each figure printed as the range of its rounds. Target: >= 10x.
+(--rounds) and each figure printed as the range of its rounds, on one torch thread as the
+app serves a request (--threads 2 shows a busy 2-core machine's other picture). Target: >= 10x.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from kd.config import SERVING_THREADS  # noqa: E402
+
 # (trunk blocks, picture side): the shipped shape and its neighbours.
 SHAPES = ((4, 48), (5, 48), (6, 48), (7, 48), (8, 48), (5, 64), (8, 64))
 
@@ -31,7 +34,8 @@ def main() -> None:
     parser.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
     parser.add_argument("--repeats", type=int, default=200, help="timed requests per model")
     parser.add_argument("--rounds", type=int, default=3, help="measurements, each of every model in turn")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (python -m kd evaluate's default on 2 cores)")
+    parser.add_argument("--threads", type=int, default=SERVING_THREADS,
+                        help=f"torch threads (default {SERVING_THREADS}: as the app serves, and python -m kd evaluate times)")
     parser.add_argument("--readme", type=Path, help="write the figures between the README's trunk-speed markers")
     a = parser.parse_args()
 
@@ -57,8 +61,8 @@ def main() -> None:
     for blocks, side in SHAPES:
         name = f"{blocks} blocks, {side} px" + (" (shipped)" if (blocks, side) == shipped else "")
         models[name] = create_model("student", trunk_blocks=blocks, image_size=side, **base).eval()
-    # The teacher's time on two threads jumps between runs of the same measurement (by up to
-    # a fifth) while the students' barely moves: each round is a draw, so several are shown.
+    # The teacher's time (on two threads especially) jumps between runs of the same
+    # measurement while the students' barely moves: each round is a draw, so several are shown.
     rounds = [measure_latency(models, test, data.image_size, repeats=a.repeats) for _ in range(a.rounds)]
     teacher_ms = [r["teacher"]["latency_ms_p50"] for r in rounds]
     lines = [f"{machine()}; batch 1, p50 of {a.repeats} requests per model and round, {a.rounds} rounds, {a.threads} torch threads",

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from kd.config import DISTILL, STUDENT_TRAIN, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig, from_dict
+from kd.config import DISTILL, SERVING_THREADS, STUDENT_TRAIN, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig, from_dict
 from kd.data import clipart
 from kd.data.clipart import ClipartMissing
 from kd.data.dataset import DataError, dataset_card, load_dataset
@@ -139,7 +139,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from kd.study.pipeline import write_json
     from kd.study.report import results_table
 
-    metrics = evaluate_folder(a.checkpoints, split=a.split, speed=not a.no_speed, threads=a.threads)
+    metrics = evaluate_folder(a.checkpoints, split=a.split, speed=not a.no_speed, threads=a.threads, latency_threads=a.latency_threads)
     print(results_table(metrics))
     if a.json:
         write_json(a.json, metrics)
@@ -251,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--no-speed", action="store_true", help="skip latency and throughput")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--latency-threads", type=int, default=SERVING_THREADS,
+                   help=f"torch threads the latency is timed on (default {SERVING_THREADS}: as the app serves a request)")
     p.set_defaults(run=cmd_evaluate)
 
     p = sub.add_parser("reproduce", help="train and evaluate everything into a folder")

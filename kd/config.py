@@ -126,6 +126,12 @@ def from_dict(cls: type[T], values: dict[str, Any]) -> T:
 # 1 the charts only sharpen what T = 1 shows, above 20 every distribution is flat.
 TEMPERATURES = (1.0, 20.0)
 
+# Torch threads to serve with (the app, and `python -m kd evaluate`'s latency, which times
+# the models as they serve). A request is batch 1, so a second thread saves little, and on
+# a busy or shared 2-core machine (a Space) the threads wait on each other and on the web
+# server: we measured requests up to 100 times slower with 2 threads than with 1.
+SERVING_THREADS = 1
+
 # What `python -m kd reproduce` trains. Chosen on the validation split.
 TEACHER_TRAIN = TrainConfig(epochs=40, batch_size=128, lr=1e-3, weight_decay=0.05, modality_dropout=0.2)
 # 30 epochs: validation accuracy is flat after about 25. (The student's frozen trunk runs

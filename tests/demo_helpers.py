@@ -21,8 +21,8 @@ from PIL import Image
 
 import conftest
 from conftest import ROOT
+from kd.config import SERVING_THREADS
 from kd.serving.examples import load_examples
-from kd.serving.infer import SERVING_THREADS
 
 # The checkpoints the demo's tests run on: the shipped ones, or KD_CHECKPOINTS (as app.py).
 CHECKPOINTS = Path(os.environ.get("KD_CHECKPOINTS") or conftest.CHECKPOINTS)

@@ -62,6 +62,22 @@ def test_evaluate_folder_reports_every_metric(trained):
     assert metrics["dataset"]["evaluated"] == metrics["dataset"]["per_split"]["test"]
 
 
+def test_latency_is_timed_on_the_serving_threads_and_the_rest_on_the_callers(trained):
+    out, _ = trained
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.warns(UserWarning, match="trained on dataset"):
+            metrics = evaluate_folder(out, progress=False, latency_repeats=3, latency_threads=1, out_of_domain_check=False)
+        assert torch.get_num_threads() == 2  # restored after timing
+    finally:
+        torch.set_num_threads(before)
+    assert metrics["settings"]["latency_threads"] == 1 and metrics["settings"]["threads"] == 2
+    assert "1 torch thread (as the app serves)" in metrics["settings"]["latency"]
+    for row in metrics["models"].values():
+        assert 0 < row["latency_ms_p50"] <= row["latency_ms_p95"]
+
+
 def test_same_seed_same_student(trained, small_dataset):
     out, runs = trained
     teacher, _ = load_checkpoint(out / "teacher")

@@ -13,7 +13,7 @@ from conftest import CHECKPOINTS
 from kd import layout
 from kd.study import record
 from kd.models.checkpoint import read_config
-from kd.config import DataConfig, from_dict
+from kd.config import SERVING_THREADS, DataConfig, from_dict
 from kd.data.dataset import load_dataset
 from kd.study.evaluate import evaluate_folder
 
@@ -38,6 +38,7 @@ def test_metrics_json_has_every_model_and_field(shipped):
     for row in shipped["models"].values():
         assert fields <= set(row)
     assert shipped["settings"]["threads"] >= 1 and shipped["dataset"]["split"] == "test"
+    assert shipped["settings"]["latency_threads"] == SERVING_THREADS  # timed as the app serves
 
 
 def test_shipped_checkpoints_reevaluate_to_metrics_json(shipped, reevaluated):

@@ -35,10 +35,6 @@ from kd.training.losses import kl_divergence, soft_targets
 # Texts longer than this many characters are cut before tokenising (and the answer says so).
 MAX_TEXT_CHARS = 2000
 MODALITIES = ("image+text", "image", "text")
-# Torch threads to serve with. A request is batch 1, so a second thread saves little, and on
-# a busy or shared 2-core machine (a Space) the threads wait on each other and on the web
-# server: we measured requests up to 100 times slower with 2 threads than with 1.
-SERVING_THREADS = 1
 
 
 class InputError(ValueError):
@@ -349,5 +345,4 @@ def _blank_picture():
 
 __all__ = [
     "Predictor", "Prediction", "ModelAnswer", "InputError", "ImageError", "clean_text", "check_temperature",
-    "SERVING_THREADS",
 ]
