@@ -116,7 +116,7 @@ def cmd_distill(a: argparse.Namespace) -> int:
         temperature=a.temperature, alpha=a.alpha, hint_weight=a.hint_weight, picture_hint=hint,
         transfer=a.transfer and teaches,
         words=a.words, phrases=a.phrases, transfer_batch=a.transfer_batch, pictures=a.pictures and pictures,
-        captions=a.captions and pictures, views=a.views if pictures else 0, student_init=a.student_init,
+        pictures_per_folder=a.pictures_per_folder, captions=a.captions and pictures, views=a.views if pictures else 0, student_init=a.student_init,
     )
     world = distributed.setup()  # several processes under torchrun, else one
     try:
@@ -233,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show transfer pictures with their own caption too (an emoji's name, a clip-art file's words)")
     p.add_argument("--pictures", action=argparse.BooleanOptionalAction, default=DISTILL.pictures,
                    help="distil on clip art that is not emoji too (kd/data/clipart.py; needs Debian's openclipart-png)")
+    p.add_argument("--pictures-per-folder", type=int, default=DISTILL.pictures_per_folder,
+                   help="with --pictures: at most this many clip-art pictures from each folder (0: every picture)")
     p.add_argument("--transfer-batch", type=int, default=DISTILL.transfer_batch, help="transfer examples per step")
     p.add_argument("--views", type=int, default=DISTILL.views,
                    help="augmented views per transfer picture, the teacher shown each view (kd/training/augment.py)")

@@ -79,3 +79,22 @@ def test_the_card_counts_each_held_out_folder_and_the_transfer_pictures(monkeypa
     rows = {line.split()[0]: line.split()[1] for line in card.splitlines() if line.split()[0] in clipart.CHECK_FOLDERS}
     assert rows["animals/mammals"] == "2" and rows["food/fruit"] == "1" and rows["animals/birds"] == "0"
     assert len(rows) == len(clipart.CHECK_FOLDERS)
+
+
+def test_transfer_pictures_are_capped_per_folder(tmp_path, monkeypatch):
+    # A small tree: 3 pictures in one folder, 1 in another, 2 in a held-out folder.
+    from PIL import Image
+
+    for folder, n in (("shapes", 3), ("music", 1), ("food/fruit", 2)):
+        (tmp_path / folder).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGBA", (20, 20), (10 * i, 0, 0, 255)).save(tmp_path / folder / f"{folder.replace('/', '_')}_{i}.png")
+    monkeypatch.setattr(clipart, "ROOTS", (str(tmp_path),))
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(clipart, "vocabulary_words", lambda: [])
+    capped = clipart.load("transfer", 8, progress=False, per_folder=2)
+    assert sorted(capped.folders) == ["music", "shapes", "shapes"]
+    assert sorted(clipart.load("transfer", 8, progress=False, per_folder=0).folders) == ["music", "shapes", "shapes", "shapes"]
+    assert sorted(clipart.load("check", 8, progress=False).folders) == ["food/fruit", "food/fruit"]  # never capped
+    with pytest.raises(ValueError, match="per_folder"):
+        clipart.load("transfer", 8, progress=False, per_folder=-1)

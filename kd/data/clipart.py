@@ -10,7 +10,8 @@ teacher. This module splits that tree in two, by folder, so no picture is in bot
   student follows its teacher (and how often either is right) on pictures unlike those it
   learned from ("out of domain").
 - **the transfer pictures**: every other folder, at most `PER_FOLDER` pictures each (the
-  tree is lopsided: 1,378 stars, 2,158 computer icons), unlabelled. The teacher's answers
+  tree is lopsided: 1,378 stars, 2,158 computer icons; `DistillConfig.pictures_per_folder`
+  sets another cap), unlabelled. The teacher's answers
   on them are the student's targets (`kd.training.transfer`).
 
 Each picture's text is the words of its file name that the teacher's vocabulary holds,
@@ -30,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from kd import cache
+from kd.config import DistillConfig
 from kd.data.images import ImageError, load_canonical
 from kd.data.text import vocabulary_words
 
@@ -57,7 +59,7 @@ CHECK_FOLDERS = {
     "signs_and_symbols/flags/asia": "Flags",
 }
 # At most this many transfer pictures from one folder, picked by a hash of the file name.
-PER_FOLDER = 60
+PER_FOLDER = DistillConfig.pictures_per_folder
 # A file-name token found in this many top-level topics or more is an author or filler.
 COMMON_TOKEN_TOPICS = 4
 # Bump when the selection, the texts or the pictures change.
@@ -160,14 +162,19 @@ def check_dataset(classes: list[str], image_size: int = 72, progress: bool = Tru
     )
 
 
-def load(part: str, image_size: int = 72, progress: bool = True) -> Clipart:
-    """`part` = "check" (the held-out folders, labelled) or "transfer" (the rest, capped per
-    folder, unlabelled), cached on disk after the first build (~1 minute)."""
+def load(part: str, image_size: int = 72, progress: bool = True, per_folder: int = PER_FOLDER) -> Clipart:
+    """`part` = "check" (the held-out folders, labelled) or "transfer" (the rest, at most
+    `per_folder` pictures a folder, 0 for all, unlabelled), cached on disk after the first
+    build (~1 minute)."""
     if part not in ("check", "transfer"):
         raise ValueError(f"part must be 'check' or 'transfer', not {part!r}")
+    if per_folder < 0:
+        raise ValueError(f"per_folder must be 0 (every picture) or more, not {per_folder}")
     base = root()
     files = _files(base)
-    key = cache.cache_key("clipart", CLIPART_VERSION, part, image_size, version(), len(files), CHECK_FOLDERS, PER_FOLDER)
+    # (The check set's key names the default cap, as every key did before the cap could change.)
+    cap = per_folder if part == "transfer" else PER_FOLDER
+    key = cache.cache_key("clipart", CLIPART_VERSION, part, image_size, version(), len(files), CHECK_FOLDERS, cap)
     path = cache.cached_tensors("datasets", key)
     if (hit := cache.load_tensors(path)) is not None:
         tensors, meta = hit
@@ -183,7 +190,7 @@ def load(part: str, image_size: int = 72, progress: bool = True) -> Clipart:
         if part == "check" and held_out:
             chosen += members
         elif part == "transfer" and not held_out:
-            chosen += sorted(members, key=_pick)[:PER_FOLDER]
+            chosen += sorted(members, key=_pick)[: per_folder or None]
     images, kept = [], []
     for p in tqdm(chosen, desc=f"reading clip art ({part})", disable=not progress, mininterval=1.0):
         try:

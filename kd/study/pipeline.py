@@ -230,7 +230,7 @@ def transfer_pictures(
     (their picture's caption). The same for every run and seed, so the teacher's features
     are computed once (about 60 ms a picture on 2 cores) and then read from the cache."""
     parts, part_features, captions = [train_images], [train_features], [list(train_texts)]
-    clip = clipart.load("transfer", train_images.shape[-1], progress=progress) if config.pictures else None
+    clip = clipart.load("transfer", train_images.shape[-1], progress=progress, per_folder=config.pictures_per_folder) if config.pictures else None
     if clip is not None:
         parts.append(clip.images)
         part_features.append(picture_features(teacher, clip.images, progress=progress, desc="teacher features of clip art"))
