@@ -65,7 +65,7 @@ def main() -> None:
     # measurement while the students' barely moves: each round is a draw, so several are shown.
     rounds = [measure_latency(models, test, data.image_size, repeats=a.repeats) for _ in range(a.rounds)]
     teacher_ms = [r["teacher"]["latency_ms_p50"] for r in rounds]
-    lines = [f"{machine()}; batch 1, p50 of {a.repeats} requests per model and round, {a.rounds} rounds, {a.threads} torch threads",
+    lines = [f"{machine()}; batch 1, p50 of {a.repeats} requests per model and round, {a.rounds} rounds, {a.threads} torch thread{'s' if a.threads > 1 else ''}",
              f"teacher: {_span(teacher_ms, '{:.1f}')} ms"]
     for name, model in models.items():
         if name != "teacher":

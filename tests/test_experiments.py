@@ -25,8 +25,9 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     runs = study()
     fidelity = [r for r in runs if r.table == "fidelity"]
     third = "third release: all of the above"
-    for name in ("labels only", "first recipe: init + KD + vocabulary words", third, TRUNK_LABELS_ONLY, SHIPPED,
-                 "shipped recipe, seven trunk blocks"):
+    fourth = "fourth release: third + the teacher's first five blocks in the picture branch"
+    for name in ("labels only", "first recipe: init + KD + vocabulary words", third, "labels only, five trunk blocks", fourth,
+                 TRUNK_LABELS_ONLY, SHIPPED):
         assert sorted(r.seed for r in fidelity if r.method.name == name) == list(SEEDS), name
     one_part = [r for r in fidelity if r.method.name.startswith("first +")]
     assert len(one_part) == 5 and all(r.seed == SEEDS[0] for r in one_part)
@@ -41,12 +42,13 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
 
 
 def test_the_depth_frontier_rows_differ_from_the_shipped_student_only_in_its_trunk():
-    """The rows past the speed budget (benchmarks/trunk_speed.py times the same shapes) are
-    the shipped recipe with a deeper trunk or larger pictures, each its own run."""
+    """The rows around the speed budget (benchmarks/trunk_speed.py times the same shapes) are
+    the shipped recipe with a shallower or deeper trunk or larger pictures, each its own run."""
     fidelity = {r.method.name: r for r in study(tables=("fidelity",)) if r.seed == SEEDS[0]}
     shipped = fidelity[SHIPPED]
-    shapes = {"shipped recipe, four trunk blocks": {"trunk_blocks": 4}, "shipped recipe, six trunk blocks": {"trunk_blocks": 6},
-              "shipped recipe, seven trunk blocks": {"trunk_blocks": 7},
+    shapes = {"shipped recipe, four trunk blocks": {"trunk_blocks": 4},
+              "fourth release: third + the teacher's first five blocks in the picture branch": {"trunk_blocks": 5},
+              "shipped recipe, six trunk blocks": {"trunk_blocks": 6},
               "shipped recipe, eight trunk blocks at 64 px": {"trunk_blocks": 8, "image_size": 64}}
     for name, args in shapes.items():
         run = fidelity[name]

@@ -229,10 +229,12 @@ class StudentConfig:
     # stages; "cnn" is a plain CNN trained from scratch (the first releases' student).
     # From the trunk the student follows its teacher on pictures unlike its training
     # emoji far better (README, distillation study); it costs about 2 ms more per picture.
+    # Seven blocks: the closest follower of the depths the study tried that stays well
+    # within the speed budget (benchmarks/trunk_speed.py); the first trunk students had five.
     image_encoder: str = "trunk"
-    trunk_blocks: int = 5
-    # The canonical picture is shrunk to this side. The trunk's five blocks divide it by 8:
-    # 48 px leaves a 6 x 6 map for the trained stages. (The CNN read 32 px: emoji stay legible.)
+    trunk_blocks: int = 7
+    # The canonical picture is shrunk to this side. The trunk's seven blocks divide it by 16:
+    # 48 px leaves a 3 x 3 map for the trained stages. (The CNN read 32 px: emoji stay legible.)
     image_size: int = 48
     # Channels of the trained conv stages (after the trunk, if any); each stage after the
     # first halves the resolution. The CNN's were (24, 48, 96, 192).

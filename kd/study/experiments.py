@@ -72,7 +72,7 @@ class Run:
 
 
 # DistillConfig settings newer than the first recorded runs, with their defaults.
-ADDED_LATER = {"phrases": 0, "captions": False}
+ADDED_LATER = {"phrases": 0, "captions": False, "pictures_per_folder": 60}
 # CNN_STUDENT (kd.models.classifiers), the student's picture branch before the pretrained
 # trunk, was the default then: every run recorded before the trunk came was trained with it,
 # and the rows that keep it say so.
@@ -130,15 +130,19 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         "+ phrases": cnn("first + 50k short phrases", replace(first_recipe, phrases=DISTILL.phrases)),
         "second": cnn("second release: all of the above but phrases and captions", replace(DISTILL, phrases=0, captions=False)),
         "third": cnn("third release: all of the above", DISTILL),
-        # The shipped student: the same recipe, its picture branch on the teacher's pretrained trunk.
+        # The same recipe, the picture branch on the teacher's first five pretrained blocks (the fourth release).
+        "labels only, five blocks": Method("labels only, five trunk blocks", labels_only, student_args=FIVE_BLOCKS),
+        "fourth": Method("fourth release: third + the teacher's first five blocks in the picture branch", DISTILL,
+                         student_args=FIVE_BLOCKS),
+        # The shipped student: the same recipe on seven blocks (StudentConfig's default).
         "labels only, trunk": Method(TRUNK_LABELS_ONLY, labels_only),
         "shipped": Method(SHIPPED, DISTILL),
         # The frontier around the speed budget (benchmarks/trunk_speed.py times each shape).
         "four blocks": Method("shipped recipe, four trunk blocks", DISTILL, student_args={"trunk_blocks": 4}),
         "six blocks": Method("shipped recipe, six trunk blocks", DISTILL, student_args={"trunk_blocks": 6}),
-        "seven blocks": Method("shipped recipe, seven trunk blocks", DISTILL, student_args={"trunk_blocks": 7}),
-        "labels only, seven blocks": Method("labels only, seven trunk blocks", labels_only, student_args={"trunk_blocks": 7}),
         "eight blocks, 64 px": Method("shipped recipe, eight trunk blocks at 64 px", DISTILL, student_args={"trunk_blocks": 8, "image_size": 64}),
+        # More pictures from the same package: every picture of the transfer folders, not 60 a folder.
+        "all clip art": Method("shipped recipe, every clip-art picture (no cap per folder)", replace(DISTILL, pictures_per_folder=0)),
     }
     first = seeds[:1]
     runs: list[Run] = []
@@ -155,9 +159,10 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     full_cnn = replace(methods["third"], name="full recipe (CNN picture branch)")
     # What each part of the shipped recipe buys, in and out of domain.
     # (The rows of every seed first: the study runs in this order, and they are the comparison that counts.)
-    add("fidelity", everything, ["labels only", "first", "second", "third", "labels only, trunk", "shipped"], seeds)
-    add("fidelity", everything, ["labels only, seven blocks", "seven blocks"], seeds)  # the closest follower near the speed budget
-    add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views", "+ phrases", "four blocks", "six blocks", "eight blocks, 64 px"])
+    add("fidelity", everything, ["labels only", "first", "second", "third", "labels only, five blocks", "fourth",
+                                 "labels only, trunk", "shipped"], seeds)
+    add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views", "+ phrases", "four blocks", "six blocks", "eight blocks, 64 px",
+                                 "all clip art"])
     add("main", everything, ["logit KD", "KD + hint"], seeds)
     add("main", everything, ["KD + augmentation", "KD + transfer", "init"])
     for fraction in (0.25, 0.10, 0.05):
@@ -183,8 +188,10 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
 
 
 # The fidelity table's pair the headline compares: the shipped student against itself on labels only.
-TRUNK_LABELS_ONLY = "labels only, pretrained trunk"
-SHIPPED = "shipped: third release + the teacher's first five blocks in the picture branch"
+TRUNK_LABELS_ONLY = "labels only, seven trunk blocks"
+SHIPPED = "shipped: third release + the teacher's first seven blocks in the picture branch"
+# The fourth release's student: the trunk's first five blocks.
+FIVE_BLOCKS = {"trunk_blocks": 5}
 
 # The size frontier (with the CNN picture branch): the student's image and text widths scaled down and up.
 SIZES = {
