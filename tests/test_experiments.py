@@ -1,12 +1,13 @@
 """The distillation study: its plan and its tables."""
 
+import json
 from dataclasses import replace
 
 import pytest
 
 from kd.config import DISTILL
 from kd.models.classifiers import CNN_STUDENT, StudentConfig
-from kd.study.experiments import FIRST_TRUNK_BLOCKS, SEEDS, SHIPPED, TRUNK_LABELS_ONLY, _shape_key, headline, run_one, study, summarize, tables_markdown
+from kd.study.experiments import FIRST_TRUNK_BLOCKS, SEEDS, SHIPPED, TRUNK_LABELS_ONLY, _shape_key, headline, run_one, run_study, study, summarize, tables_markdown
 
 
 def fake_rows(accuracy_of) -> list[dict]:
@@ -33,11 +34,14 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     assert len(one_part) == 5 and all(r.seed == SEEDS[0] for r in one_part)
     shipped = next(r for r in fidelity if r.method.name == SHIPPED)
     assert shipped.method.distill == DISTILL and shipped.method.student_args == {}  # today's student, as shipped
-    # the sweeps reuse the third release's run at its own T and alpha instead of training it again
+    # the sweeps reuse the shipped run at its own T and alpha instead of training it again
     cnn = next(r for r in fidelity if r.method.name == third)
     assert cnn.method.distill == DISTILL and cnn.key() != shipped.key()
-    same = [r for r in runs if r.key() == cnn.key()]
-    assert {r.table for r in same} == {"fidelity", "temperature", "alpha", "size"}
+    assert {r.table for r in runs if r.key() == cnn.key()} == {"fidelity", "size"}
+    assert {r.table for r in runs if r.key() == shipped.key()} == {"fidelity", "temperature", "alpha"}
+    sweep = [r for r in runs if r.table == "temperature"]
+    assert {r.method.student_args.get("trunk_blocks") for r in sweep} == {None}  # the shipped student's shape
+    assert sorted(r.seed for r in sweep if r.method.distill.temperature == 8.0) == list(SEEDS)
     assert {r.table for r in study(tables=("fidelity",))} == {"fidelity"}
 
 
@@ -100,6 +104,16 @@ def test_unfinished_runs_are_left_out_of_the_tables():
     tables = summarize(rows)
     assert "classic" not in tables and "cross-modal" not in tables
     assert all(r["seeds"] == [0] for t in tables.values() for r in t)
+
+
+def test_writing_one_tables_runs_keeps_every_table(tmp_path):
+    # `--tables fidelity --tables-only` once wrote the fidelity table alone, and the README lost the others.
+    rows = fake_rows(lambda run: 0.6)
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    written = run_study(tmp_path, tables=("fidelity",), run=False)
+    assert {"fidelity", "temperature", "alpha", "main"} <= set(written)
+    assert json.loads((tmp_path / "tables.json").read_text()) == written
+    assert "#### Temperature T" in (tmp_path / "tables.md").read_text()
 
 
 @pytest.mark.slow
