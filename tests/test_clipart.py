@@ -98,3 +98,4 @@ def test_transfer_pictures_are_capped_per_folder(tmp_path, monkeypatch):
     assert sorted(clipart.load("check", 8, progress=False).folders) == ["food/fruit", "food/fruit"]  # never capped
     with pytest.raises(ValueError, match="per_folder"):
         clipart.load("transfer", 8, progress=False, per_folder=-1)
+    assert "4 from 2 folders (4 files in those folders without the cap" in clipart.card()

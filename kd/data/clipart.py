@@ -211,9 +211,12 @@ def card(progress: bool = False) -> str:
     if not available():
         return f"## Clip art\nNot installed: apt-get install {PACKAGE} (training beyond emoji and the out-of-domain check need it)."
     check, transfer = load("check", progress=progress), load("transfer", progress=progress)
+    base = root()
+    uncapped = sum(1 for p in _files(base) if not check_folder(p.parent.relative_to(base)))
     lines = [
         f"## Clip art ({PACKAGE} {version()}, {LICENSE})",
-        f"Transfer pictures (unlabelled, at most {PER_FOLDER} per folder): {len(transfer)} from {len(set(transfer.folders))} folders.",
+        f"Transfer pictures (unlabelled, at most {PER_FOLDER} per folder): {len(transfer)} from {len(set(transfer.folders))} folders "
+        f"({uncapped} files in those folders without the cap: --pictures-per-folder 0).",
         f"Out-of-domain check (never trained on): {len(check)} pictures of {len(CHECK_FOLDERS)} held-out folders:",
         f"{'folder':34} {'pictures':>8}  category",
     ]
