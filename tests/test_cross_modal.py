@@ -149,6 +149,11 @@ def test_the_results_table_shows_each_model_on_the_modalities_it_reads():
         ({"kind": "student", "model_args": {"modalities": ["image"]}, "distill": {"alpha": 0.9, "temperature": 4.0},
           "train": {"label_fraction": 1.0}},
          "distilled at T = 4, alpha = 0.9, picture only, 100% of labels"),
+        ({"kind": "student", "distill": {"alpha": 0.9, "temperature": 4.0, "keep": "last"}, "train": {"label_fraction": 1.0},
+          "history": [{}] * 60, "kept_epoch": 60},
+         "distilled at T = 4, alpha = 0.9, 100% of labels, 60 epochs, kept the last"),
+        ({"kind": "student", "distill": {"alpha": 0.0}, "train": {"label_fraction": 1.0}, "history": [{}] * 60, "kept_epoch": 41},
+         "labels only, 100% of labels, 60 epochs, kept epoch 41, the best on validation accuracy"),
     ],
 )
 def test_how_each_model_learned_is_read_from_its_checkpoint(config, summary):

@@ -80,3 +80,28 @@ def test_modality_dropout_never_drops_both():
     keep_image, keep_text = drop_modalities(10_000, 0.3, torch.Generator().manual_seed(0))
     assert (keep_image | keep_text).all()
     assert 0.27 < (~keep_image).float().mean() < 0.33 and 0.27 < (~keep_text).float().mean() < 0.33
+
+
+@pytest.mark.parametrize("keep, epoch", [("val_accuracy", 2), ("val_agreement", 3), (None, 4)])
+def test_the_trainer_keeps_the_epoch_its_rule_names(keep, epoch):
+    from kd.training.train import kept_row
+
+    model = torch.nn.Linear(3, 2)
+    data = {"x": torch.randn(8, 3), "labels": torch.randint(0, 2, (8,))}
+
+    def step(batch):
+        logits = model(batch["x"])
+        return logits, {"loss_ce": torch.nn.functional.cross_entropy(logits, batch["labels"])}
+
+    scores = iter([(0.5, 0.5), (0.9, 0.6), (0.7, 0.8), (0.6, 0.7)])  # (accuracy, agreement) by epoch
+    weights = []
+
+    def evaluate():
+        weights.append(model.weight.detach().clone())
+        accuracy, agreement = next(scores)
+        return {"val_accuracy": accuracy, "val_agreement": agreement}
+
+    history = Trainer(model, step, TrainConfig(epochs=4, batch_size=4, lr=0.1), evaluate, progress=False, keep=keep).fit(TensorLoader(data, 4))
+    assert kept_row(history, keep)["epoch"] == epoch
+    assert torch.equal(model.weight, weights[epoch - 1])
+    assert len({tuple(w.flatten().tolist()) for w in weights}) == 4  # every epoch moved the weights

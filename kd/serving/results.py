@@ -171,6 +171,12 @@ def training_summary(config: dict) -> str:
     if config.get("history"):
         epochs = len(config["history"])
         parts.append(f"{epochs} epoch{'s' if epochs != 1 else ''}")
+        kept = config.get("kept_epoch")  # recorded since students may keep their last epoch
+        if kept == epochs:
+            parts.append("kept the last")
+        elif kept:
+            judge = {"val_agreement": "agreement with the teacher"}.get(config.get("distill", {}).get("keep"), "accuracy")
+            parts.append(f"kept epoch {kept}, the best on validation {judge}")
     return ", ".join(parts)
 
 

@@ -106,11 +106,17 @@ class TrainingStopped(RuntimeError):
         self.history = history
 
 
+def kept_row(history: list[dict], keep: str | None = "val_accuracy") -> dict:
+    """The history row of the epoch whose weights `Trainer(keep=keep)` restores."""
+    return history[-1] if keep is None else max(history, key=lambda row: row[keep])
+
+
 class Trainer:
     """AdamW with a cosine schedule over `config.epochs`; returns one history row per epoch.
 
-    `evaluate()` is called after every epoch and returns metrics (it must include
-    `val_accuracy`); the module's weights from the best epoch are restored at the end.
+    `evaluate()` is called after every epoch and returns metrics; at the end the module gets
+    back the weights of the epoch with the highest `keep` metric (default `val_accuracy`),
+    or keeps the last epoch's with `keep=None`.
     `on_epoch(row)` callbacks see each row as it is made (live curves in the app), and
     `should_stop()`, asked after every step, ends training early with `TrainingStopped`,
     the best epoch so far restored.
@@ -137,8 +143,10 @@ class Trainer:
         state_path: Path | None = None,
         generators: list[torch.Generator] = (),
         world: World = World(),
+        keep: str | None = "val_accuracy",
     ):
         self.module, self.step, self.config, self.evaluate = module, step, config, evaluate
+        self.keep = keep
         self.parameters = [p for p in (parameters or module.parameters()) if p.requires_grad]
         self.on_epoch, self.progress, self.desc = list(on_epoch), progress, desc
         self.should_stop = should_stop or (lambda: False)
@@ -187,8 +195,9 @@ class Trainer:
             row["seconds"] = time.perf_counter() - start
             history.append(row)
             bar.set_postfix(epoch=epoch, loss=f"{row['loss']:.3f}", val_acc=f"{row['val_accuracy']:.3f}")
-            if row["val_accuracy"] > run["best_score"]:
-                run["best_score"], run["best_state"] = row["val_accuracy"], copy.deepcopy(self.module.state_dict())
+            score = row[self.keep] if self.keep else epoch
+            if score > run["best_score"]:
+                run["best_score"], run["best_state"] = score, copy.deepcopy(self.module.state_dict())
             if self.state_path is not None:
                 self._save_state(run, optimizer, schedule, generators)
             for callback in self.on_epoch:
