@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from kd.config import DISTILL, SERVING_THREADS, STUDENT_TRAIN, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig, from_dict
+from kd.config import DISTILL, DISTILL_TRAIN, KEEP, SERVING_THREADS, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig, from_dict
 from kd.data import clipart
 from kd.data.clipart import ClipartMissing
 from kd.data.dataset import DataError, dataset_card, load_dataset
@@ -117,6 +117,7 @@ def cmd_distill(a: argparse.Namespace) -> int:
         transfer=a.transfer and teaches,
         words=a.words, phrases=a.phrases, transfer_batch=a.transfer_batch, pictures=a.pictures and pictures,
         pictures_per_folder=a.pictures_per_folder, captions=a.captions and pictures, views=a.views if pictures else 0, student_init=a.student_init,
+        keep=a.keep,
     )
     world = distributed.setup()  # several processes under torchrun, else one
     try:
@@ -127,10 +128,11 @@ def cmd_distill(a: argparse.Namespace) -> int:
     finally:
         distributed.teardown(world)
     if world.main:
-        best = max(r["val_accuracy"] for r in info["history"])
+        kept = info["history"][info["kept_epoch"] - 1]
         how = "on labels alone" if config.alpha == 0 else f"with KD (T={config.temperature:g}, alpha={config.alpha:g})"
         on = f" on {world.size} processes" if world.distributed else ""
-        print(f"saved {a.student} trained {how}{on} to {a.out}: best val accuracy {best:.3f} in {info['train_seconds']:.0f} s")
+        print(f"saved {a.student} trained {how}{on} to {a.out} in {info['train_seconds']:.0f} s: kept epoch {kept['epoch']} "
+              f"({config.keep}), val accuracy {kept['val_accuracy']:.3f}, agreement with the teacher {kept['val_agreement']:.3f}")
     return 0
 
 
@@ -215,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_train_teacher)
 
     p = sub.add_parser("distill", help="train a student from the teacher (--alpha 0: labels only)")
-    _train_args(p, STUDENT_TRAIN)
+    _train_args(p, DISTILL_TRAIN)
     p.add_argument("--teacher", default=str(Layout().teacher))
     p.add_argument("--student", default="student", choices=[n for n, s in MODELS.items() if s.kind == "student"])
     p.add_argument("--temperature", type=float, default=DISTILL.temperature)
@@ -241,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student-init", choices=INITS, default=DISTILL.student_init,
                    help="the student's token vectors: random, or from the teacher's text encoder: its input "
                         "embeddings ('teacher') or its outputs per token ('distilled', Model2Vec's method)")
+    p.add_argument("--keep", choices=KEEP, default=DISTILL.keep,
+                   help="which epoch's weights the student keeps: the best on validation accuracy or on agreement "
+                        "with the teacher, or the last")
     p.add_argument("--image-encoder", choices=IMAGE_ENCODERS, default=StudentConfig.image_encoder,
                    help="the student's picture branch: the teacher's first pretrained blocks, frozen, under trained "
                         "stages ('trunk'), or the first releases' CNN from scratch on 32 px pictures ('cnn')")
@@ -269,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="experiments", help="where runs.jsonl, tables.md and tables.json go")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--workers", type=int, default=2, help="worker processes, one torch thread each")
-    p.add_argument("--epochs", type=int, default=None, help="student epochs (default: the shipped recipe's)")
+    p.add_argument("--epochs", type=int, default=None, help="every student's epochs, for a quick look (default: each row's own, 30 unless the row says)")
     p.add_argument("--tables", nargs="+", choices=list(TABLE_TITLES), help="run only these tables' rows (default: all)")
     p.add_argument("--tables-only", action="store_true", help="run nothing: write the tables of the runs finished so far")
     p.set_defaults(run=cmd_experiments)

@@ -5,9 +5,9 @@ from dataclasses import replace
 
 import pytest
 
-from kd.config import DISTILL
+from kd.config import DISTILL, DISTILL_TRAIN, SCRATCH
 from kd.models.classifiers import CNN_STUDENT, StudentConfig
-from kd.study.experiments import FIRST_TRUNK_BLOCKS, SEEDS, SHIPPED, TRUNK_LABELS_ONLY, _shape_key, headline, run_one, run_study, study, summarize, tables_markdown
+from kd.study.experiments import FIFTH, FIFTH_RELEASE, FIRST_TRUNK_BLOCKS, SEEDS, SHIPPED, SHIPPED_LABELS_ONLY, _shape_key, headline, run_one, run_study, study, summarize, tables_markdown
 
 
 def fake_rows(accuracy_of) -> list[dict]:
@@ -28,36 +28,50 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     third = "third release: all of the above"
     fourth = "fourth release: third + the teacher's first five blocks in the picture branch"
     for name in ("labels only", "first recipe: init + KD + vocabulary words", third, "labels only, five trunk blocks", fourth,
-                 TRUNK_LABELS_ONLY, SHIPPED):
+                 SHIPPED_LABELS_ONLY, SHIPPED):
         assert sorted(r.seed for r in fidelity if r.method.name == name) == list(SEEDS), name
     one_part = [r for r in fidelity if r.method.name.startswith("first +")]
     assert len(one_part) == 5 and all(r.seed == SEEDS[0] for r in one_part)
     shipped = next(r for r in fidelity if r.method.name == SHIPPED)
-    assert shipped.method.distill == DISTILL and shipped.method.student_args == {}  # today's student, as shipped
-    # the sweeps reuse the shipped run at its own T and alpha instead of training it again
+    # today's student, as shipped: its recipe, its shape and its schedule
+    assert shipped.method.distill == DISTILL and shipped.method.student_args == {} and shipped.method.epochs == DISTILL_TRAIN.epochs
+    baseline = next(r for r in fidelity if r.method.name == SHIPPED_LABELS_ONLY)
+    assert baseline.method.distill == SCRATCH and baseline.method.student_args == {} and baseline.method.epochs == DISTILL_TRAIN.epochs
+    # the released recipes keep the epoch best on validation accuracy, as they were run; the sweeps
+    # reuse the fifth release's run at its own T and alpha instead of training it again
     cnn = next(r for r in fidelity if r.method.name == third)
-    assert cnn.method.distill == DISTILL and cnn.key() != shipped.key()
+    assert cnn.method.distill == replace(DISTILL, keep="val_accuracy") and cnn.key() != shipped.key()
     assert {r.table for r in runs if r.key() == cnn.key()} == {"fidelity", "size"}
-    assert {r.table for r in runs if r.key() == shipped.key()} == {"fidelity", "temperature", "alpha"}
+    fifth = next(r for r in fidelity if r.method.name == FIFTH_RELEASE)
+    assert {r.table for r in runs if r.key() == fifth.key()} == {"fidelity", "temperature", "alpha"}
     sweep = [r for r in runs if r.table == "temperature"]
-    assert {r.method.student_args.get("trunk_blocks") for r in sweep} == {None}  # the shipped student's shape
+    assert all(r.method.student_args == FIFTH for r in sweep)
     assert sorted(r.seed for r in sweep if r.method.distill.temperature == 8.0) == list(SEEDS)
     assert {r.table for r in study(tables=("fidelity",))} == {"fidelity"}
 
 
-def test_the_depth_frontier_rows_differ_from_the_shipped_student_only_in_its_trunk():
+def test_the_depth_frontier_rows_differ_from_the_fifth_release_only_in_its_trunk():
     """The rows around the speed budget (benchmarks/trunk_speed.py times the same shapes) are
-    the shipped recipe with a shallower or deeper trunk or larger pictures, each its own run."""
+    the fifth release's recipe with a shallower or deeper trunk or larger pictures, each its own run."""
     fidelity = {r.method.name: r for r in study(tables=("fidelity",)) if r.seed == SEEDS[0]}
-    shipped = fidelity[SHIPPED]
-    shapes = {"shipped recipe, four trunk blocks": {"trunk_blocks": 4},
-              "fourth release: third + the teacher's first five blocks in the picture branch": {"trunk_blocks": 5},
-              "shipped recipe, six trunk blocks": {"trunk_blocks": 6},
-              "shipped recipe, eight trunk blocks at 64 px": {"trunk_blocks": 8, "image_size": 64}}
+    fifth = fidelity[FIFTH_RELEASE]
+    shapes = {"fifth release, four trunk blocks": {"trunk_blocks": 4, "image_size": 48},
+              "fourth release: third + the teacher's first five blocks in the picture branch": {"trunk_blocks": 5, "image_size": 48},
+              "fifth release, six trunk blocks": {"trunk_blocks": 6, "image_size": 48},
+              "fifth release, eight trunk blocks at 64 px": {"trunk_blocks": 8, "image_size": 64}}
     for name, args in shapes.items():
         run = fidelity[name]
-        assert run.method.distill == shipped.method.distill and run.method.student_args == args, name
-    assert len({fidelity[name].key() for name in shapes} | {shipped.key()}) == 5
+        assert run.method.distill == fifth.method.distill and run.method.student_args == args, name
+    assert len({fidelity[name].key() for name in shapes} | {fifth.key()}) == 5
+
+
+def test_a_run_keys_its_epochs_only_when_it_names_them():
+    """Runs recorded before epochs could change (all at STUDENT_TRAIN's 30) keep their keys."""
+    fidelity = {r.method.name: r for r in study(tables=("fidelity",)) if r.seed == SEEDS[0]}
+    fifth = fidelity[FIFTH_RELEASE]
+    assert fifth.method.epochs is None and "epochs" not in fifth.key()
+    longer = replace(fifth, method=replace(fifth.method, epochs=60))
+    assert json.loads(longer.key())[:-1] == json.loads(fifth.key()) and json.loads(longer.key())[-1] == {"epochs": 60}
 
 
 def test_runs_recorded_with_the_cnn_keep_their_keys():

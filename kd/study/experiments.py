@@ -33,7 +33,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from kd.config import DISTILL, SCRATCH, STUDENT_TRAIN, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig
+from kd.config import DISTILL, DISTILL_TRAIN, SCRATCH, STUDENT_TRAIN, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig
 from kd.models.classifiers import CNN_STUDENT, MODELS, StudentConfig
 
 SEEDS = (0, 1, 2)
@@ -53,6 +53,8 @@ class Method:
     distill: DistillConfig
     student: str = "student"
     student_args: dict = field(default_factory=dict)
+    # Epochs of the student's training; None: STUDENT_TRAIN's (30), every earlier run's.
+    epochs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,11 +70,12 @@ class Run:
         were recorded are left out at their default, so those runs still count."""
         m = self.method
         distill = {k: v for k, v in asdict(m.distill).items() if not (k in ADDED_LATER and v == ADDED_LATER[k])}
-        return json.dumps([asdict(self.setting), m.student, distill, _shape_key(m.student, m.student_args), self.seed], sort_keys=True)
+        parts = [asdict(self.setting), m.student, distill, _shape_key(m.student, m.student_args), self.seed]
+        return json.dumps(parts + ([{"epochs": m.epochs}] if m.epochs is not None else []), sort_keys=True)
 
 
 # DistillConfig settings newer than the first recorded runs, with their defaults.
-ADDED_LATER = {"phrases": 0, "captions": False, "pictures_per_folder": 60}
+ADDED_LATER = {"phrases": 0, "captions": False, "pictures_per_folder": 60, "keep": "val_accuracy"}
 # CNN_STUDENT (kd.models.classifiers), the student's picture branch before the pretrained
 # trunk, was the default then: every run recorded before the trunk came was trained with it,
 # and the rows that keep it say so.
@@ -111,6 +114,9 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     labels_only = SCRATCH
     kd = DistillConfig(temperature=DISTILL.temperature, alpha=DISTILL.alpha)
     first_recipe = DistillConfig(transfer=True, student_init="teacher")  # the first shipped student's
+    # The recipe of the second to fifth releases: each kept the epoch best on validation accuracy.
+    released = replace(DISTILL, keep="val_accuracy")
+    long = DISTILL_TRAIN.epochs
 
     def cnn(name: str, distill: DistillConfig) -> Method:  # the first releases' picture branch
         return Method(name, distill, student_args=CNN_STUDENT)
@@ -128,21 +134,32 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         "+ pictures": cnn("first + clip art", replace(first_recipe, pictures=True)),
         "+ views": cnn("first + augmented views (function matching)", replace(first_recipe, views=DISTILL.views)),
         "+ phrases": cnn("first + 50k short phrases", replace(first_recipe, phrases=DISTILL.phrases)),
-        "second": cnn("second release: all of the above but phrases and captions", replace(DISTILL, phrases=0, captions=False)),
-        "third": cnn("third release: all of the above", DISTILL),
+        "second": cnn("second release: all of the above but phrases and captions", replace(released, phrases=0, captions=False)),
+        "third": cnn("third release: all of the above", released),
         # The same recipe, the picture branch on the teacher's first five pretrained blocks (the fourth release).
         "labels only, five blocks": Method("labels only, five trunk blocks", labels_only, student_args=FIVE_BLOCKS),
-        "fourth": Method("fourth release: third + the teacher's first five blocks in the picture branch", DISTILL,
+        "fourth": Method("fourth release: third + the teacher's first five blocks in the picture branch", released,
                          student_args=FIVE_BLOCKS),
-        # The shipped student: the same recipe on seven blocks (StudentConfig's default).
-        "labels only, trunk": Method(TRUNK_LABELS_ONLY, labels_only),
-        "shipped": Method(SHIPPED, DISTILL),
+        # Seven blocks at 48 px (the fifth release), then what the shipped student changed, one part at a time.
+        "labels only, seven blocks": Method("labels only, seven trunk blocks", labels_only, student_args=FIFTH),
+        "fifth": Method(FIFTH_RELEASE, released, student_args=FIFTH),
+        "+ last": Method("fifth, kept at its last epoch (not its best on validation accuracy)", DISTILL, student_args=FIFTH),
+        "+ last, longer": Method(f"fifth, last epoch, {2 * long} epochs", DISTILL, student_args=FIFTH, epochs=2 * long),
+        "+ last, 64 px": Method("fifth, last epoch, reading 64 px pictures", DISTILL, student_args=AT_64),
+        # The shipped student (StudentConfig's default shape), and itself on labels alone.
+        "labels only, shipped": Method(SHIPPED_LABELS_ONLY, labels_only, epochs=long),
+        "shipped": Method(SHIPPED, DISTILL, epochs=long),
+        # The shipped recipe reading 64 px pictures, and the same student on labels alone.
+        "labels only, 64 px": Method(f"labels only, seven trunk blocks at 64 px, {long} epochs", labels_only, student_args=AT_64,
+                                     epochs=long),
+        "shipped, 64 px": Method("shipped recipe, reading 64 px pictures", DISTILL, student_args=AT_64, epochs=long),
         # The frontier around the speed budget (benchmarks/trunk_speed.py times each shape).
-        "four blocks": Method("shipped recipe, four trunk blocks", DISTILL, student_args={"trunk_blocks": 4}),
-        "six blocks": Method("shipped recipe, six trunk blocks", DISTILL, student_args={"trunk_blocks": 6}),
-        "eight blocks, 64 px": Method("shipped recipe, eight trunk blocks at 64 px", DISTILL, student_args={"trunk_blocks": 8, "image_size": 64}),
+        "four blocks": Method("fifth release, four trunk blocks", released, student_args={**FIFTH, "trunk_blocks": 4}),
+        "six blocks": Method("fifth release, six trunk blocks", released, student_args={**FIFTH, "trunk_blocks": 6}),
+        "eight blocks, 64 px": Method("fifth release, eight trunk blocks at 64 px", released, student_args={"trunk_blocks": 8, "image_size": 64}),
         # More pictures from the same package: every picture of the transfer folders, not 60 a folder.
-        "all clip art": Method("shipped recipe, every clip-art picture (no cap per folder)", replace(DISTILL, pictures_per_folder=0)),
+        "all clip art": Method("fifth release, every clip-art picture (no cap per folder)", replace(released, pictures_per_folder=0),
+                               student_args=FIFTH),
     }
     first = seeds[:1]
     runs: list[Run] = []
@@ -160,9 +177,10 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     # What each part of the shipped recipe buys, in and out of domain.
     # (The rows of every seed first: the study runs in this order, and they are the comparison that counts.)
     add("fidelity", everything, ["labels only", "first", "second", "third", "labels only, five blocks", "fourth",
-                                 "labels only, trunk", "shipped"], seeds)
-    add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views", "+ phrases", "four blocks", "six blocks", "eight blocks, 64 px",
-                                 "all clip art"])
+                                 "labels only, seven blocks", "fifth", "labels only, shipped", "shipped", "labels only, 64 px",
+                                 "shipped, 64 px"], seeds)
+    add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views", "+ phrases", "+ last", "+ last, longer",
+                                 "+ last, 64 px", "four blocks", "six blocks", "eight blocks, 64 px", "all clip art"])
     add("main", everything, ["logit KD", "KD + hint"], seeds)
     add("main", everything, ["KD + augmentation", "KD + transfer", "init"])
     for fraction in (0.25, 0.10, 0.05):
@@ -179,22 +197,25 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     classic = Setting("all labels", teacher="mlp_teacher")
     add("classic", classic, [Method("labels only", labels_only, student="mlp_student"), Method("logit KD", kd, student="mlp_student")], seeds)
 
-    # The shipped student at other temperatures and weights (seed 0; the shipped T and the
+    # The fifth release's student at other temperatures and weights (seed 0; its T and the
     # closest other, T = 8, every seed). The first student's sweeps are in experiments/first-student/.
-    shipped = methods["shipped"]
+    fifth = methods["fifth"]
     for t in (2.0, 4.0, 8.0, 16.0):
-        sweep = [replace(shipped, name=f"T = {t:g}", distill=replace(DISTILL, temperature=t))]
+        sweep = [replace(fifth, name=f"T = {t:g}", distill=replace(released, temperature=t))]
         add("temperature", everything, sweep, seeds if t in (DISTILL.temperature, 8.0) else first)
     for a in (0.9, 1.0):
-        add("alpha", everything, [replace(shipped, name=f"alpha = {a:g}", distill=replace(DISTILL, alpha=a))])
+        add("alpha", everything, [replace(fifth, name=f"alpha = {a:g}", distill=replace(released, alpha=a))])
     return runs
 
 
 # The fidelity table's pair the headline compares: the shipped student against itself on labels only.
-TRUNK_LABELS_ONLY = "labels only, seven trunk blocks"
-SHIPPED = "shipped: third release + the teacher's first seven blocks in the picture branch"
-# The fourth release's student: the trunk's first five blocks.
-FIVE_BLOCKS = {"trunk_blocks": 5}
+SHIPPED_LABELS_ONLY = "labels only, the shipped student (60 epochs)"
+SHIPPED = "shipped: fifth release, 60 epochs, kept at its last epoch"
+# The fourth release's student: the trunk's first five blocks, 48 px pictures; the fifth's: seven.
+FIVE_BLOCKS = {"trunk_blocks": 5, "image_size": 48}
+FIFTH = {"trunk_blocks": 7, "image_size": 48}
+AT_64 = {"image_size": 64}
+FIFTH_RELEASE = "fifth release: third + the teacher's first seven blocks in the picture branch"
 
 # The size frontier (with the CNN picture branch): the student's image and text widths scaled down and up.
 SIZES = {
@@ -241,7 +262,8 @@ def run_one(run: Run, epochs: int | None = None) -> dict:
     torch.set_num_threads(1)  # one worker process per core
     dataset, teacher = _teacher(run.setting, run.seed)
     start = time.perf_counter()
-    train = replace(STUDENT_TRAIN, seed=run.seed, label_fraction=run.setting.label_fraction, epochs=epochs or STUDENT_TRAIN.epochs)
+    epochs = epochs or run.method.epochs or STUDENT_TRAIN.epochs
+    train = replace(STUDENT_TRAIN, seed=run.seed, label_fraction=run.setting.label_fraction, epochs=epochs)
     train = _recipe(train, run.method.student)
     data = DataConfig(label=run.setting.label)
     student, _ = distill(teacher, data, train, run.method.distill, student=run.method.student, dataset=dataset,
@@ -337,7 +359,7 @@ METRICS = ("test_accuracy", "val_accuracy", "test_agreement", "ood_agreement", "
 def headline(tables: dict) -> str | None:
     """The shipped recipe against labels only, all labels, over the seeds both ran."""
     rows = {r["method"]: r for name in ("fidelity", "main") for r in tables.get(name, []) if r["setting"] == "all labels"}
-    shipped, labels = rows.get(SHIPPED), rows.get(TRUNK_LABELS_ONLY)
+    shipped, labels = rows.get(SHIPPED), rows.get(SHIPPED_LABELS_ONLY)
     if not shipped or not labels:
         return None
     s, l, t = shipped["test_accuracy"], labels["test_accuracy"], shipped["teacher_test_accuracy"]
@@ -361,8 +383,8 @@ TABLE_TITLES = {
     "fidelity": "What each part of the recipe buys, on the test split and on clip art never trained on",
     "main": "Students by setting and method",
     "cross-modal": "Cross-modal students (one branch, taught by the multimodal teacher)",
-    "temperature": "Temperature T (shipped recipe, all labels)",
-    "alpha": "Weight alpha of the KD terms (shipped recipe, all labels)",
+    "temperature": "Temperature T (the fifth release's recipe, all labels)",
+    "alpha": "Weight alpha of the KD terms (the fifth release's recipe, all labels)",
     "size": "Size frontier: student size against accuracy",
     "classic": "The seed's classic MLPs (28 px greyscale, picture only)",
 }

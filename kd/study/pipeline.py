@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 
 from kd import cache, layout
-from kd.config import CROSS_MODAL, DISTILL, SCRATCH, STUDENT_TRAIN, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig, to_dict
+from kd.config import CROSS_MODAL, DISTILL, DISTILL_TRAIN, KEEP, SCRATCH, STUDENT_TRAIN, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig, to_dict
 from kd.data import clipart
 from kd.data.dataset import MultimodalDataset, load_dataset
 from kd.models.checkpoint import read_config, save_checkpoint
@@ -30,7 +30,7 @@ from kd.training.augment import cached_views, picture_features
 from kd.training.distill import STUDENT_INPUTS, Distiller
 from kd.training.distributed import World
 from kd.training.features import picture_inputs, teacher_features
-from kd.training.train import LabelsOnly, TensorLoader, Trainer
+from kd.training.train import LabelsOnly, TensorLoader, Trainer, kept_row
 from kd.training.transfer import TransferSet, transfer_words
 
 
@@ -170,6 +170,8 @@ def distill(
     model = create_model(student, num_classes=dataset.num_classes, **student_args)
     if (config.pictures or config.views or config.picture_hint) and not teacher.is_teacher:
         raise ValueError("transfer pictures, views and the picture hint need a teacher with an image backbone")
+    if config.keep not in KEEP:
+        raise ValueError(f"keep must be one of {', '.join(KEEP)}, not {config.keep!r}")
     if config.student_init not in INITS:
         raise ValueError(f"student_init must be one of {', '.join(INITS)}, not {config.student_init!r}")
     if config.student_init != "random":
@@ -190,14 +192,16 @@ def distill(
     val = dataset.split("val")
     evaluate = validation(model, val, dataset_logits(teacher, val))
     loader = TensorLoader(tensors, train.batch_size, seed=train.seed, world=world)
+    keep = None if config.keep == "last" else config.keep
     trainer = Trainer(
         model, distributed.wrap(distiller, world), train, evaluate, parameters=distiller.trainable_parameters(),
         on_epoch=on_epoch, progress=progress, desc=Path(out).name if out else student, should_stop=should_stop,
         state_path=training_state(out), generators=distiller.generators, world=world,
+        keep=keep,
     )
     history = trainer.fit(loader, resume=resume)
     info = _run_info(dataset, data, train, history, start, distill=to_dict(config), teacher=teacher_ref,
-                     labelled_train_examples=int(tensors["labelled"].sum()))
+                     labelled_train_examples=int(tensors["labelled"].sum()), kept_epoch=kept_row(history, keep)["epoch"])
     if world.main:
         _save(out, model, student, info)
     return model, info
@@ -272,14 +276,16 @@ def reproduce(out: str | Path = layout.DEFAULT_ROOT, data: DataConfig | None = N
     t = lap(layout.TEACHER, t)
     ref = teacher_reference(folder.teacher)
     students = {
-        layout.STUDENT: ("student", DISTILL),
-        layout.SCRATCH: ("student", SCRATCH),
+        layout.STUDENT: ("student", DISTILL, DISTILL_TRAIN),
+        # The same student on labels alone, as long: the baseline of the KD gain.
+        layout.SCRATCH: ("student", SCRATCH, DISTILL_TRAIN),
         # Cross-modal students: one branch each, taught by the multimodal teacher.
-        layout.IMAGE_STUDENT: ("student_image", CROSS_MODAL["student_image"]),
-        layout.TEXT_STUDENT: ("student_text", CROSS_MODAL["student_text"]),
+        layout.IMAGE_STUDENT: ("student_image", CROSS_MODAL["student_image"], STUDENT_TRAIN),
+        layout.TEXT_STUDENT: ("student_text", CROSS_MODAL["student_text"], STUDENT_TRAIN),
     }
-    for name, (model, config) in students.items():
-        distill(teacher, data, config=config, student=model, out=folder.model(name), progress=progress, dataset=dataset, teacher_ref=ref)
+    for name, (model, config, train) in students.items():
+        distill(teacher, data, train, config=config, student=model, out=folder.model(name), progress=progress, dataset=dataset,
+                teacher_ref=ref)
         t = lap(name, t)
     metrics = evaluate_folder(folder.root, progress=progress)
     write_json(folder.metrics, metrics)
