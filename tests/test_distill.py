@@ -82,7 +82,7 @@ def test_modality_dropout_never_drops_both():
     assert 0.27 < (~keep_image).float().mean() < 0.33 and 0.27 < (~keep_text).float().mean() < 0.33
 
 
-@pytest.mark.parametrize("keep, epoch", [("val_accuracy", 2), ("val_agreement", 3), (None, 4)])
+@pytest.mark.parametrize("keep, epoch", [("val_accuracy", 2), ("val_agreement", 3), ("last", 4)])
 def test_the_trainer_keeps_the_epoch_its_rule_names(keep, epoch):
     from kd.training.train import kept_row
 

@@ -192,16 +192,15 @@ def distill(
     val = dataset.split("val")
     evaluate = validation(model, val, dataset_logits(teacher, val))
     loader = TensorLoader(tensors, train.batch_size, seed=train.seed, world=world)
-    keep = None if config.keep == "last" else config.keep
     trainer = Trainer(
         model, distributed.wrap(distiller, world), train, evaluate, parameters=distiller.trainable_parameters(),
         on_epoch=on_epoch, progress=progress, desc=Path(out).name if out else student, should_stop=should_stop,
         state_path=training_state(out), generators=distiller.generators, world=world,
-        keep=keep,
+        keep=config.keep,
     )
     history = trainer.fit(loader, resume=resume)
     info = _run_info(dataset, data, train, history, start, distill=to_dict(config), teacher=teacher_ref,
-                     labelled_train_examples=int(tensors["labelled"].sum()), kept_epoch=kept_row(history, keep)["epoch"])
+                     labelled_train_examples=int(tensors["labelled"].sum()), kept_epoch=kept_row(history, config.keep)["epoch"])
     if world.main:
         _save(out, model, student, info)
     return model, info

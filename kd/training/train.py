@@ -106,9 +106,9 @@ class TrainingStopped(RuntimeError):
         self.history = history
 
 
-def kept_row(history: list[dict], keep: str | None = "val_accuracy") -> dict:
+def kept_row(history: list[dict], keep: str = "val_accuracy") -> dict:
     """The history row of the epoch whose weights `Trainer(keep=keep)` restores."""
-    return history[-1] if keep is None else max(history, key=lambda row: row[keep])
+    return history[-1] if keep == "last" else max(history, key=lambda row: row[keep])
 
 
 class Trainer:
@@ -116,7 +116,7 @@ class Trainer:
 
     `evaluate()` is called after every epoch and returns metrics; at the end the module gets
     back the weights of the epoch with the highest `keep` metric (default `val_accuracy`),
-    or keeps the last epoch's with `keep=None`.
+    or keeps the last epoch's with `keep="last"`.
     `on_epoch(row)` callbacks see each row as it is made (live curves in the app), and
     `should_stop()`, asked after every step, ends training early with `TrainingStopped`,
     the best epoch so far restored.
@@ -143,7 +143,7 @@ class Trainer:
         state_path: Path | None = None,
         generators: list[torch.Generator] = (),
         world: World = World(),
-        keep: str | None = "val_accuracy",
+        keep: str = "val_accuracy",
     ):
         self.module, self.step, self.config, self.evaluate = module, step, config, evaluate
         self.keep = keep
@@ -195,7 +195,7 @@ class Trainer:
             row["seconds"] = time.perf_counter() - start
             history.append(row)
             bar.set_postfix(epoch=epoch, loss=f"{row['loss']:.3f}", val_acc=f"{row['val_accuracy']:.3f}")
-            score = row[self.keep] if self.keep else epoch
+            score = epoch if self.keep == "last" else row[self.keep]
             if score > run["best_score"]:
                 run["best_score"], run["best_state"] = score, copy.deepcopy(self.module.state_dict())
             if self.state_path is not None:
