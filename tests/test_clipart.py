@@ -85,10 +85,10 @@ def test_transfer_pictures_are_capped_per_folder(tmp_path, monkeypatch):
     # A small tree: 3 pictures in one folder, 1 in another, 2 in a held-out folder.
     from PIL import Image
 
-    for folder, n in (("shapes", 3), ("music", 1), ("food/fruit", 2)):
+    for j, (folder, n) in enumerate((("shapes", 3), ("music", 1), ("food/fruit", 2))):
         (tmp_path / folder).mkdir(parents=True)
-        for i in range(n):
-            Image.new("RGBA", (20, 20), (10 * i, 0, 0, 255)).save(tmp_path / folder / f"{folder.replace('/', '_')}_{i}.png")
+        for i in range(n):  # each picture another colour: none is a copy of another
+            Image.new("RGBA", (20, 20), (60 * i, 100 * j, 0, 255)).save(tmp_path / folder / f"{folder.replace('/', '_')}_{i}.png")
     monkeypatch.setattr(clipart, "ROOTS", (str(tmp_path),))
     monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(clipart, "vocabulary_words", lambda: [])
@@ -99,3 +99,25 @@ def test_transfer_pictures_are_capped_per_folder(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="per_folder"):
         clipart.load("transfer", 8, progress=False, per_folder=-1)
     assert "4 from 2 folders (4 files in those folders without the cap" in clipart.card()
+
+
+def test_a_copy_of_a_check_picture_filed_under_another_folder_is_never_a_transfer_picture(tmp_path, monkeypatch):
+    # The package files some drawings under several folders; the copy must not be trained on.
+    from PIL import Image
+
+    def draw(path, colour):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        picture = Image.new("RGBA", (40, 40), (255, 255, 255, 0))
+        picture.paste(Image.new("RGBA", (20, 30), colour), (10, 5))
+        picture.save(path)
+
+    draw(tmp_path / "food/fruit/apple.png", (200, 0, 0, 255))
+    draw(tmp_path / "shapes/apple_copy.png", (200, 0, 0, 255))  # the same picture, another folder
+    draw(tmp_path / "shapes/almost.png", (203, 2, 0, 255))  # re-saved with other colours: the same, to the eye
+    draw(tmp_path / "shapes/square.png", (0, 0, 200, 255))
+    monkeypatch.setattr(clipart, "ROOTS", (str(tmp_path),))
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(clipart, "vocabulary_words", lambda: ["apple", "square"])
+    transfer = clipart.load("transfer", 16, progress=False)
+    assert transfer.texts == ["square"]
+    assert clipart.load("check", 16, progress=False).texts == ["apple"]

@@ -113,6 +113,23 @@ def test_summarize_averages_over_seeds_in_the_study_order():
     assert "0.710 ± 0.010" in markdown and "#### Temperature T" in markdown and "clip art agreement, picture only" in markdown
 
 
+def test_clip_art_figures_trained_with_copies_of_check_pictures_are_marked():
+    rows = fake_rows(lambda run: 0.7)
+    for row in rows:
+        row.update(ood_agreement=0.6, ood_agreement_picture=0.5)
+        if row["method"] == SHIPPED:
+            row["clipart_version"] = 2  # rerun on the transfer clip art without the copies
+    fidelity = {r["method"]: r for r in summarize(rows)["fidelity"]}
+    assert fidelity[FIFTH_RELEASE]["clip_art_with_check_copies"]
+    assert not fidelity[SHIPPED]["clip_art_with_check_copies"]
+    assert not fidelity["labels only"]["clip_art_with_check_copies"]  # never shown clip art
+    markdown = tables_markdown(summarize(rows))
+    shipped = next(line for line in markdown.splitlines() if f"| {SHIPPED} |" in line)
+    fifth = next(line for line in markdown.splitlines() if f"| {FIFTH_RELEASE} |" in line)
+    assert "†" not in shipped and "0.600 ± 0.000 † | 0.500 ± 0.000 †" in fifth
+    assert "272 transfer pictures were copies of 209 of the 990 check pictures" in markdown
+
+
 def test_unfinished_runs_are_left_out_of_the_tables():
     rows = [r for r in fake_rows(lambda run: 0.5) if r["seed"] == 0 and r["student"] == "student"]
     tables = summarize(rows)

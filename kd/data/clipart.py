@@ -11,7 +11,8 @@ teacher. This module splits that tree in two, by folder, so no picture is in bot
   learned from ("out of domain").
 - **the transfer pictures**: every other folder, at most `PER_FOLDER` pictures each (the
   tree is lopsided: 1,378 stars, 2,158 computer icons; `DistillConfig.pictures_per_folder`
-  sets another cap), unlabelled. The teacher's answers
+  sets another cap), unlabelled, less every copy of a check picture (the package files
+  some drawings under several folders: `kd.data.images.copies_of`). The teacher's answers
   on them are the student's targets (`kd.training.transfer`).
 
 Each picture's text is the words of its file name that the teacher's vocabulary holds,
@@ -32,7 +33,7 @@ from tqdm.auto import tqdm
 
 from kd import cache
 from kd.config import DistillConfig
-from kd.data.images import ImageError, load_canonical
+from kd.data.images import SAME_PICTURE, ImageError, copies_of, load_canonical
 from kd.data.text import vocabulary_words
 
 ROOTS = ("/usr/share/openclipart/png",)
@@ -63,7 +64,7 @@ PER_FOLDER = DistillConfig.pictures_per_folder
 # A file-name token found in this many top-level topics or more is an author or filler.
 COMMON_TOKEN_TOPICS = 4
 # Bump when the selection, the texts or the pictures change.
-CLIPART_VERSION = 1
+CLIPART_VERSION = 2
 
 
 class ClipartMissing(FileNotFoundError):
@@ -85,10 +86,14 @@ def available() -> bool:
 
 
 def version() -> str:
-    """The installed package's version, from dpkg's status file (or 'unknown')."""
+    return debian_version(PACKAGE)
+
+
+def debian_version(package: str) -> str:
+    """An installed Debian package's version, from dpkg's status file (or 'unknown')."""
     status = Path("/var/lib/dpkg/status")
     if status.is_file():
-        match = re.search(rf"Package: {PACKAGE}\n(?:.+\n)*?Version: (\S+)", status.read_text(encoding="utf-8", errors="replace"))
+        match = re.search(rf"Package: {re.escape(package)}\n(?:.+\n)*?Version: (\S+)", status.read_text(encoding="utf-8", errors="replace"))
         if match:
             return match.group(1)
     return "unknown"
@@ -134,6 +139,8 @@ class Clipart:
     texts: list[str]
     folders: list[str]  # each picture's folder, relative to the root
     labels: list[str]  # the folder's emoji category (check set), or "" (transfer pictures)
+    copies_left_out: int = 0  # transfer pictures left out as copies of check pictures
+    check_pictures_copied: int = 0  # how many check pictures those were copies of
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -174,11 +181,12 @@ def load(part: str, image_size: int = 72, progress: bool = True, per_folder: int
     files = _files(base)
     # (The check set's key names the default cap, as every key did before the cap could change.)
     cap = per_folder if part == "transfer" else PER_FOLDER
-    key = cache.cache_key("clipart", CLIPART_VERSION, part, image_size, version(), len(files), CHECK_FOLDERS, cap)
+    key = cache.cache_key("clipart", CLIPART_VERSION, part, image_size, version(), len(files), CHECK_FOLDERS, cap, SAME_PICTURE)
     path = cache.cached_tensors("datasets", key)
     if (hit := cache.load_tensors(path)) is not None:
         tensors, meta = hit
-        return Clipart(tensors["images"], meta["texts"], meta["folders"], meta["labels"])
+        return Clipart(tensors["images"], meta["texts"], meta["folders"], meta["labels"], meta.get("copies_left_out", 0),
+                       meta.get("check_pictures_copied", 0))
 
     texts = dict(zip(files, file_texts(files, base, set(vocabulary_words()))))
     chosen: list[Path] = []
@@ -198,10 +206,20 @@ def load(part: str, image_size: int = 72, progress: bool = True, per_folder: int
             kept.append(p)
         except ImageError:
             continue  # a few files of the package are damaged; they are simply left out
+    pictures, copied = torch.stack(images), 0
+    if part == "transfer":
+        # The package files some drawings under several folders: a copy of a check picture
+        # in a transfer folder would be trained on (272 of them, copies of 209 check pictures).
+        check = load("check", image_size, progress).images
+        unseen = ~copies_of(pictures, check)
+        copied = int(copies_of(check, pictures).sum())
+        pictures, kept = pictures[unseen], [p for p, keep in zip(kept, unseen.tolist()) if keep]
     folders = [p.parent.relative_to(base).as_posix() for p in kept]
     labels = [CHECK_FOLDERS[check_folder(Path(f))] if part == "check" else "" for f in folders]
-    clipart = Clipart(torch.stack(images), [texts[p] for p in kept], folders, labels)
-    cache.save_tensors(path, {"images": clipart.images}, {"texts": clipart.texts, "folders": folders, "labels": labels})
+    clipart = Clipart(pictures, [texts[p] for p in kept], folders, labels, len(images) - len(kept), copied)
+    meta = {"texts": clipart.texts, "folders": folders, "labels": labels, "copies_left_out": clipart.copies_left_out,
+            "check_pictures_copied": clipart.check_pictures_copied}
+    cache.save_tensors(path, {"images": clipart.images}, meta)
     return clipart
 
 
@@ -216,7 +234,8 @@ def card(progress: bool = False) -> str:
     lines = [
         f"## Clip art ({PACKAGE} {version()}, {LICENSE})",
         f"Transfer pictures (unlabelled, at most {PER_FOLDER} per folder): {len(transfer)} from {len(set(transfer.folders))} folders "
-        f"({uncapped} files in those folders without the cap: --pictures-per-folder 0).",
+        f"({uncapped} files in those folders without the cap: --pictures-per-folder 0), "
+        f"less {transfer.copies_left_out} copies of {transfer.check_pictures_copied} check pictures filed under other folders.",
         f"Out-of-domain check (never trained on): {len(check)} pictures of {len(CHECK_FOLDERS)} held-out folders:",
         f"{'folder':34} {'pictures':>8}  category",
     ]
