@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from kd.config import DISTILL, DISTILL_TRAIN, KEEP, SERVING_THREADS, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig, from_dict
-from kd.data import clipart
+from kd.data import clipart, stamps
 from kd.data.clipart import ClipartMissing
 from kd.data.dataset import DataError, dataset_card, load_dataset
 from kd.data.images import ImageError
@@ -82,6 +82,7 @@ def cmd_data(a: argparse.Namespace) -> int:
     print(dataset_card(load_dataset(config)))
     if config.source == "emoji":  # the clip art goes with the emoji: the student's pictures beyond them
         print("\n" + clipart.card())
+        print("\n" + stamps.card())
     return 0
 
 
@@ -115,8 +116,8 @@ def cmd_distill(a: argparse.Namespace) -> int:
     config = DistillConfig(
         temperature=a.temperature, alpha=a.alpha, hint_weight=a.hint_weight, picture_hint=hint,
         transfer=a.transfer and teaches,
-        words=a.words, phrases=a.phrases, transfer_batch=a.transfer_batch, pictures=a.pictures and pictures,
-        pictures_per_folder=a.pictures_per_folder, captions=a.captions and pictures, views=a.views if pictures else 0, student_init=a.student_init,
+        words=a.words, phrases=a.phrases, transfer_batch=a.transfer_batch, transfer_mix=tuple(a.transfer_mix), pictures=a.pictures and pictures,
+        pictures_per_folder=a.pictures_per_folder, stamps=a.stamps and pictures, captions=a.captions and pictures, views=a.views if pictures else 0, student_init=a.student_init,
         keep=a.keep,
     )
     world = distributed.setup()  # several processes under torchrun, else one
@@ -235,9 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show transfer pictures with their own caption too (an emoji's name, a clip-art file's words)")
     p.add_argument("--pictures", action=argparse.BooleanOptionalAction, default=DISTILL.pictures,
                    help="distil on clip art that is not emoji too (kd/data/clipart.py; needs Debian's openclipart-png)")
+    p.add_argument("--stamps", action=argparse.BooleanOptionalAction, default=DISTILL.stamps,
+                   help="with --pictures: Tux Paint's stamps too (kd/data/stamps.py; needs Debian's tuxpaint-stamps-default)")
     p.add_argument("--pictures-per-folder", type=int, default=DISTILL.pictures_per_folder,
                    help="with --pictures: at most this many clip-art pictures from each folder (0: every picture)")
     p.add_argument("--transfer-batch", type=int, default=DISTILL.transfer_batch, help="transfer examples per step")
+    p.add_argument("--transfer-mix", type=float, nargs=4, default=DISTILL.transfer_mix, metavar=("WORD", "PAIR", "PICTURE", "CAPTIONED"),
+                   help="share of each kind of transfer example: a word alone, a picture with a word, a picture alone, "
+                        "a picture with its caption")
     p.add_argument("--views", type=int, default=DISTILL.views,
                    help="augmented views per transfer picture, the teacher shown each view (kd/training/augment.py)")
     p.add_argument("--student-init", choices=INITS, default=DISTILL.student_init,

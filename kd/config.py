@@ -84,6 +84,10 @@ class DistillConfig:
     # icons): every picture, about 7,100 instead of about 3,500, made the student follow its
     # teacher less closely (the study's row "every clip-art picture").
     pictures_per_folder: int = 60
+    # With clip art: Tux Paint's stamps too (kd.data.stamps, Debian's tuxpaint-stamps-default),
+    # about 770 cut-out photographs and drawings of everyday things, the nearest to a visitor's
+    # photo that installs offline.
+    stamps: bool = False
     # With the transfer set: this many short phrases of frequent words (two to four), so the
     # student learns how the teacher reads texts of several words, not only single words.
     phrases: int = 0
@@ -97,6 +101,9 @@ class DistillConfig:
     views: int = 0
     # Transfer examples per step, next to each batch of training examples.
     transfer_batch: int = 384
+    # The share of each kind of transfer example (kd.training.transfer.TransferSet): a word
+    # alone, a picture with a word, a picture alone, a picture with its own caption.
+    transfer_mix: tuple[float, float, float, float] = (1.0, 0.5, 0.75, 0.5)
     # The student's token embeddings: "random", or from the teacher's text encoder,
     # compressed (kd.models.compress): "teacher" (its input embeddings) or "distilled" (its
     # outputs per token, Model2Vec's method). Works with any alpha, 0 included.

@@ -74,6 +74,23 @@ def test_transfer_batches_pair_the_same_inputs_for_teacher_and_student(teacher):
     assert torch.equal(b["teacher_text"][word_only], words[rows_of(b["token_ids"][word_only], transfer.token_ids)])
 
 
+def test_the_mix_sets_the_share_of_each_kind_of_example(teacher):
+    student = create_model("student")
+    images, teacher_image = pictures(6)
+    captions = ["dog", "", "cat", "", "", "dog"]
+    # Pictures alone and with their captions only, two of the first for one of the second.
+    transfer = TransferSet(teacher, student, images, teacher_image, words=["pizza"], captions=captions, mix=(0, 0, 2, 1))
+    b = transfer.sample(3000)
+    alone = b["has_image"] & ~b["has_text"]
+    assert b["has_image"].all() and 0.62 < alone.float().mean() < 0.71
+    # A captioned example shows one of the captioned pictures, never the word.
+    captioned = picture_rows(student, {"trunk_maps": b["trunk_maps"][~alone]}, images)
+    assert set(captioned) <= {0, 2, 5}
+    for mix in ((1, 1, 1), (1, 1, -1, 1)):
+        with pytest.raises(ValueError, match="four shares"):
+            TransferSet(teacher, student, images, teacher_image, words=["pizza"], mix=mix)
+
+
 def test_held_out_texts_are_never_shown(teacher):
     student = create_model("student")
     transfer = TransferSet(teacher, student, *pictures(2), exclude={"dog"}, words=["dog", "pizza"])

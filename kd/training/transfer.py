@@ -29,6 +29,7 @@ import json
 import torch
 
 from kd import cache
+from kd.config import DistillConfig
 from kd.data.text import vocabulary_words
 from kd.models.classifiers import Student, Teacher
 from kd.training.features import picture_inputs
@@ -108,9 +109,6 @@ class TransferSet:
     computed on what the student sees.
     """
 
-    # Share of each kind of example: word alone, picture + word, picture alone, picture + caption.
-    SHARES = (1.0, 0.5, 0.75, 0.5)
-
     def __init__(
         self,
         teacher: Teacher,
@@ -121,6 +119,7 @@ class TransferSet:
         words: list[str] | None = None,  # None: the vocabulary's words; []: no words at all
         seed: int = 0,
         captions: list[str] | None = None,  # each picture's own text, "" for none; None: no captions
+        mix: tuple[float, float, float, float] = DistillConfig.transfer_mix,  # share of each kind of example
     ):
         if len(pictures) != len(teacher_image):
             raise ValueError(f"{len(pictures)} pictures but {len(teacher_image)} rows of teacher features")
@@ -148,12 +147,14 @@ class TransferSet:
         self.captioned = torch.nonzero(self.caption_of >= 0).flatten()  # the pictures that have one
         self.caption_ids = student.preprocess(None, unique)["token_ids"] if unique else None
         self.teacher_caption = word_features(teacher, unique) if unique else None
-        word, pair, alone, captioned = self.SHARES
+        if len(mix) != 4 or min(mix) < 0:
+            raise ValueError(f"mix is four shares, none negative (word, picture + word, picture, picture + caption), not {mix}")
+        word, pair, alone, captioned = mix
         shares = [word if words else 0.0, pair if words and has_pictures else 0.0, alone if has_pictures else 0.0,
                   captioned if len(self.captioned) else 0.0]
         if not any(shares):
             raise ValueError("nothing to transfer to this student: no words it can read and no pictures it can see")
-        self.shares = torch.tensor(shares)
+        self.shares = torch.tensor(shares, dtype=torch.float)
         self.generator = torch.Generator().manual_seed(seed + 2)
         self.size = max(len(words), 1)
 
