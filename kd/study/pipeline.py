@@ -17,7 +17,7 @@ import torch
 
 from kd import cache, layout
 from kd.config import CROSS_MODAL, DISTILL, DISTILL_TRAIN, KEEP, SCRATCH, STUDENT_TRAIN, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig, to_dict
-from kd.data import clipart
+from kd.data import clipart, stamps
 from kd.data.dataset import MultimodalDataset, load_dataset
 from kd.models.checkpoint import read_config, save_checkpoint
 from kd.models.classifiers import MODELS, Features, MultimodalClassifier, create_model
@@ -220,7 +220,7 @@ def _transfer_set(teacher, student, dataset, train_idx, features, config, seed, 
         pictures, teacher_image, captions = dataset.images[:0], features.image[:0], []
     words = (transfer_words(config.words, student.config.max_tokens, config.phrases) if config.transfer else [])
     return TransferSet(teacher, student, pictures, teacher_image, exclude=held_out, words=words, seed=seed,
-                       captions=captions if config.captions else None)
+                       captions=captions if config.captions else None, mix=config.transfer_mix)
 
 
 def transfer_pictures(
@@ -229,8 +229,8 @@ def transfer_pictures(
 ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """The transfer set's pictures, (P, 3, S, S) uint8, the teacher's features of each and
     each one's caption: the training pictures (their emoji's name), clip art
-    (`config.pictures`; its file name's words) and `config.views` augmented views of both
-    (their picture's caption). The same for every run and seed, so the teacher's features
+    (`config.pictures`; its file name's words), Tux Paint's stamps (`config.stamps`; their
+    descriptions) and `config.views` augmented views of all (their picture's caption). The same for every run and seed, so the teacher's features
     are computed once (about 60 ms a picture on 2 cores) and then read from the cache."""
     parts, part_features, captions = [train_images], [train_features], [list(train_texts)]
     clip = clipart.load("transfer", train_images.shape[-1], progress=progress, per_folder=config.pictures_per_folder) if config.pictures else None
@@ -238,6 +238,12 @@ def transfer_pictures(
         parts.append(clip.images)
         part_features.append(picture_features(teacher, clip.images, progress=progress, desc="teacher features of clip art"))
         captions.append(clip.texts)
+    if clip is not None and config.stamps:
+        check = clipart.load("check", train_images.shape[-1], progress=progress)
+        drawn = stamps.load(train_images.shape[-1], exclude=check.images, progress=progress)
+        parts.append(drawn.images)
+        part_features.append(picture_features(teacher, drawn.images, progress=progress, desc="teacher features of Tux Paint stamps"))
+        captions.append(drawn.texts)
     if config.views:
         # Clip art, when used, is the views' backgrounds too: busier than solid colours.
         sources = list(zip(parts, captions))
