@@ -15,7 +15,8 @@ The graph takes what `Student.preprocess` makes, so any runtime can feed it:
 
 The JSON beside each file spells that contract out (names, shapes, sizes, classes). The
 int8 file is onnxruntime's dynamic quantization (weights in int8, activations quantized on
-the fly): no calibration data needed.
+the fly): no calibration data needed. The first `FLOAT_CONVS` convolutions (the trunk's
+stem and first block) stay in float.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from torch import nn
 from kd.layout import Layout
 from kd.models.checkpoint import weights_sha256
 from kd.models.classifiers import Features, Student
+
+# Convolutions, in the graph's order, that the int8 export keeps in float (see export_student).
+FLOAT_CONVS = 3
 
 OPSET = 18
 CONTRACT_VERSION = 1
@@ -109,10 +113,15 @@ def export_student(student: Student, classes: list[str], out: str | Path, quanti
     out.with_suffix(".json").write_text(json.dumps(contract(student, classes, False), indent=2) + "\n", encoding="utf-8")
     written = [out]
     if quantize == "int8":
+        import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         int8 = out.with_suffix(".int8.onnx")
-        quantize_dynamic(str(out), str(int8), weight_type=QuantType.QInt8)
+        # The first convolutions stay in float: they read the pixels through few channels, and
+        # quantizing their activations on the fly moved the answer on about 3% of the test
+        # split more than all the other layers' together; they hold about 1% of the weights.
+        convs = [node.name for node in onnx.load(str(out)).graph.node if node.op_type == "Conv"]
+        quantize_dynamic(str(out), str(int8), weight_type=QuantType.QInt8, nodes_to_exclude=convs[:FLOAT_CONVS])
         int8.with_suffix(".json").write_text(json.dumps(contract(student, classes, True), indent=2) + "\n", encoding="utf-8")
         written.append(int8)
     return written
