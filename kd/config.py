@@ -86,7 +86,7 @@ class DistillConfig:
     pictures_per_folder: int = 60
     # With clip art: Tux Paint's stamps too (kd.data.stamps, Debian's tuxpaint-stamps-default),
     # about 770 cut-out photographs and drawings of everyday things, the nearest to a visitor's
-    # photo that installs offline.
+    # photo that installs offline. Off in the recipe: at seed 0 they bought nothing (the study).
     stamps: bool = False
     # With the transfer set: this many short phrases of frequent words (two to four), so the
     # student learns how the teacher reads texts of several words, not only single words.

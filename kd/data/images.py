@@ -128,26 +128,22 @@ def load_canonical(source: str | os.PathLike | bytes | Image.Image, size: int) -
 SAME_PICTURE = 0.95
 
 
-def thumbnails(images: torch.Tensor) -> torch.Tensor:
-    """(N, 768) 16 x 16 colour thumbnails of canonical pictures (N, 3, S, S), less their mean,
-    of length 1."""
+def thumbnails(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """16 x 16 colour thumbnails of canonical pictures (N, 3, S, S), less their mean, of
+    length 1 (N, 768), and whether each is flat (N,): a blank page has no direction."""
     small = torch.nn.functional.adaptive_avg_pool2d(images.float(), 16).flatten(1)
-    return torch.nn.functional.normalize(small - small.mean(dim=1, keepdim=True), dim=1)
+    centred = small - small.mean(dim=1, keepdim=True)
+    return torch.nn.functional.normalize(centred, dim=1), small.std(dim=1) < 1.0
 
 
 def copies_of(images: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
     """(N,) bool: each of `images` is the same picture as one of `others` (`SAME_PICTURE`)."""
     if not len(images) or not len(others):
         return torch.zeros(len(images), dtype=torch.bool)
-    theirs = thumbnails(others)
-    same = torch.cat([(chunk @ theirs.T).max(dim=1).values > SAME_PICTURE for chunk in thumbnails(images).split(1024)])
-    # A flat picture (a blank page: some files draw nothing on white) has no direction; all are the same.
-    return same | (_flat(images) & _flat(others).any())
-
-
-def _flat(images: torch.Tensor) -> torch.Tensor:
-    small = torch.nn.functional.adaptive_avg_pool2d(images.float(), 16).flatten(1)
-    return small.std(dim=1) < 1.0
+    (mine, mine_flat), (theirs, theirs_flat) = thumbnails(images), thumbnails(others)
+    same = torch.cat([(chunk @ theirs.T).max(dim=1).values > SAME_PICTURE for chunk in mine.split(1024)])
+    # Flat pictures (some files draw nothing on white) are all the same blank page.
+    return same | (mine_flat & theirs_flat.any())
 
 
 def _too_large_message(size: str = "") -> str:

@@ -4,12 +4,13 @@ Debian's `tuxpaint-stamps-default` holds about 800 PNG stamps for the children's
 program, in a folder tree by topic (animals/birds, food/fruit, vehicles, household, town,
 symbols/alphabet, ...). Many are photographs cut out on a transparent background: a horse,
 an owl, binoculars, a pie. They are the closest thing to a visitor's photo that installs
-offline, so the student is distilled on them too (unlabelled transfer pictures, like the
-clip art of `kd.data.clipart`; never a check set).
+offline. With `--stamps` (`DistillConfig.stamps`) the student is distilled on them too, as
+unlabelled transfer pictures beside the clip art of `kd.data.clipart`; the shipped recipe
+leaves them out (at seed 0 they bought nothing: the study's row).
 
 Each stamp comes with a text file whose first line is its English description ("A red
-kangaroo."): that is its caption, lower-cased, without the full stop. A picture whose
-is the same as one of the clip-art check set's is left out (`load`): some stamps are Open
+kangaroo."): that is its caption, lower-cased, without the full stop. A stamp that is the
+same picture as one of the clip-art check set's is left out (`load`): some stamps are Open
 Clip Art drawings, and no held-out picture may reach training through another package.
 """
 
@@ -109,7 +110,7 @@ def load(image_size: int = 72, exclude: torch.Tensor | None = None, progress: bo
 def card(progress: bool = False) -> str:
     """The stamps' card: how many transfer pictures they give, from how many folders."""
     if not available():
-        return f"## Tux Paint stamps\nNot installed: apt-get install {PACKAGE} (the shipped recipe's transfer pictures include them)."
+        return f"## Tux Paint stamps\nNot installed: apt-get install {PACKAGE} (only --stamps needs them)."
     from kd.data import clipart
 
     exclude = clipart.load("check", progress=progress).images if clipart.available() else None

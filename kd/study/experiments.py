@@ -75,7 +75,7 @@ class Run:
 
 
 # DistillConfig settings newer than the first recorded runs, with their defaults.
-ADDED_LATER = {"phrases": 0, "captions": False, "pictures_per_folder": 60, "keep": "val_accuracy", "transfer_mix": (1.0, 0.5, 0.75, 0.5), "stamps": False}
+ADDED_LATER = {"phrases": 0, "captions": False, "pictures_per_folder": 60, "keep": "val_accuracy", "transfer_mix": DistillConfig.transfer_mix, "stamps": False}
 # CNN_STUDENT (kd.models.classifiers), the student's picture branch before the pretrained
 # trunk, was the default then: every run recorded before the trunk came was trained with it,
 # and the rows that keep it say so.
