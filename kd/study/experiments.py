@@ -164,6 +164,20 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         "+ stamps": Method("shipped recipe + Tux Paint's stamps", replace(DISTILL, stamps=True), epochs=long),
         "+ picture share": Method("shipped recipe, twice the share of pictures alone and captioned in the transfer batch",
                                   replace(DISTILL, transfer_mix=(1.0, 0.5, 1.5, 1.0)), epochs=long),
+        # What else the picture branch was given, each beside the shipped row at seed 0 (none moved
+        # clip-art agreement past the seeds' spread): patience, width, depth and pixels beyond the
+        # budgets, a heavier picture hint, more clip art.
+        "64 px, longer": Method(f"shipped recipe at 64 px, {2 * long} epochs", DISTILL, student_args=AT_64, epochs=2 * long),
+        "64 px, wider": Method("shipped recipe at 64 px, wider trained stages (192, 288): over the parameter budget", DISTILL,
+                               student_args={**AT_64, "channels": (192, 288)}, epochs=long),
+        "ten blocks, 64 px": Method("shipped recipe, ten trunk blocks at 64 px: over the parameter budget", DISTILL,
+                                    student_args={**AT_64, "trunk_blocks": 10}, epochs=long),
+        "96 px": Method("shipped recipe reading 96 px pictures: outside the speed budget", DISTILL, student_args={"image_size": 96},
+                        epochs=long),
+        "+ picture hint 5": Method("shipped recipe, the picture hint weighted 5 (not 1)", replace(DISTILL, picture_hint=5.0),
+                                   epochs=long),
+        "120 a folder": Method("shipped recipe, 120 clip-art pictures a folder (not 60)", replace(DISTILL, pictures_per_folder=120),
+                               epochs=long),
     }
     first = seeds[:1]
     runs: list[Run] = []
@@ -185,7 +199,8 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
                                  "shipped, 64 px"], seeds)
     add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views", "+ phrases", "+ last", "+ last, longer",
                                  "+ last, 64 px", "four blocks", "six blocks", "eight blocks, 64 px", "all clip art", "+ stamps",
-                                 "+ picture share"])
+                                 "+ picture share", "64 px, longer", "64 px, wider", "ten blocks, 64 px", "96 px", "+ picture hint 5",
+                                 "120 a folder"])
     add("main", everything, ["logit KD", "KD + hint"], seeds)
     add("main", everything, ["KD + augmentation", "KD + transfer", "init"])
     for fraction in (0.25, 0.10, 0.05):
