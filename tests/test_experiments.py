@@ -7,7 +7,7 @@ import pytest
 
 from kd.config import DISTILL, DISTILL_TRAIN, SCRATCH
 from kd.models.classifiers import CNN_STUDENT, StudentConfig
-from kd.study.experiments import FIFTH, FIFTH_RELEASE, FIRST_TRUNK_BLOCKS, SEEDS, SHIPPED, SHIPPED_LABELS_ONLY, _shape_key, headline, run_one, run_study, study, summarize, tables_markdown
+from kd.study.experiments import ANOTHER_TEACHER, FIFTH, FIFTH_RELEASE, FIRST_TRUNK_BLOCKS, SEEDS, SHIPPED, SHIPPED_LABELS_ONLY, _shape_key, headline, run_one, run_study, study, summarize, tables_markdown
 
 
 def fake_rows(accuracy_of) -> list[dict]:
@@ -102,8 +102,8 @@ def test_summarize_averages_over_seeds_in_the_study_order():
         row.update(ood_agreement=0.6, ood_agreement_picture=0.5)
     tables = summarize(rows)
     fidelity = tables["fidelity"]
-    assert [r["method"] for r in fidelity[:2]] == ["labels only", "first recipe: init + KD + vocabulary words"]
-    labels = fidelity[0]
+    assert [r["method"] for r in fidelity[:3]] == [ANOTHER_TEACHER, "labels only", "first recipe: init + KD + vocabulary words"]
+    labels = fidelity[1]
     assert labels["seeds"] == [0, 1, 2]
     assert labels["test_accuracy"]["mean"] == pytest.approx(0.71)
     assert labels["test_accuracy"]["std"] == pytest.approx(0.01)
@@ -111,6 +111,29 @@ def test_summarize_averages_over_seeds_in_the_study_order():
     assert "+10.0 points" in line and "3 seeds" in line and "on clip art it never saw" in line
     markdown = tables_markdown(tables)
     assert "0.710 ± 0.010" in markdown and "#### Temperature T" in markdown and "clip art agreement, picture only" in markdown
+
+
+def test_the_table_is_read_against_two_teachers_that_differ_only_by_seed():
+    """The reference row pairs each seed's teacher with the next seed's; the headline says how
+    far they agree and how closely the student follows where every seed's teacher answers alike."""
+    reference = [r for r in study(tables=("fidelity",)) if r.method.name == ANOTHER_TEACHER]
+    assert sorted(r.seed for r in reference) == list(SEEDS) and {r.method.student for r in reference} == {"teacher"}
+    rows = fake_rows(lambda run: 0.8)
+    for row in rows:
+        row.update(ood_agreement=0.6, ood_agreement_picture=0.5)
+        if row["method"] == ANOTHER_TEACHER:
+            row.update(epochs=99, test_agreement=0.93, ood_agreement=0.82, ood_agreement_picture=0.74, ood_settled_share=0.7, ood_settled_share_picture=0.55)
+        if row["method"] == SHIPPED:
+            row.update(ood_agreement_settled=0.87, ood_agreement_picture_settled=0.8)
+    tables = summarize(rows)
+    line = headline(tables)
+    assert "another seed" in line and "93.0% of the test split but only 82.0% and 74.0%" in line
+    assert "(70% of pictures with their text, 55% from the picture alone), the student agrees with its teacher on 87.0% and 80.0%" in line
+    # the footnote counts the students' schedules only, not the teachers'
+    assert "students trained 40 epochs;" in tables_markdown(tables)
+    for row in rows:
+        row.pop("ood_agreement_settled", None)
+    assert "the student agrees" not in headline(summarize(rows))  # runs recorded before the settled figures
 
 
 def test_clip_art_figures_trained_with_copies_of_check_pictures_are_marked():

@@ -18,6 +18,8 @@ What is compared (see `STUDY`):
   compressed teacher init (kd/models/compress.py), with labels only and combined;
 - cross-modal students: the image branch alone and the text branch alone, taught by the
   multimodal teacher, against their labels-only twins;
+- for scale, each seed's teacher against the next seed's: how far a teacher's own answers
+  move with its head's seed, on the test split and on clip art (the fidelity table's first row);
 - the temperature T and the weight alpha of the shipped recipe;
 - the size frontier: smaller and larger students, labels only against the shipped recipe;
 - the seed's classic MLP pair on 28 px greyscale pictures.
@@ -172,10 +174,13 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
                                student_args={**AT_64, "channels": (192, 288)}, epochs=long),
         "ten blocks, 64 px": Method("shipped recipe, ten trunk blocks at 64 px: over the parameter budget", DISTILL,
                                     student_args={**AT_64, "trunk_blocks": 10}, epochs=long),
-        "96 px": Method("shipped recipe reading 96 px pictures: outside the speed budget", DISTILL, student_args={"image_size": 96},
+        "96 px": Method("shipped recipe reading 96 px pictures", DISTILL, student_args={"image_size": 96},
                         epochs=long),
         "+ picture hint 5": Method("shipped recipe, the picture hint weighted 5 (not 1)", replace(DISTILL, picture_hint=5.0),
                                    epochs=long),
+        # For scale: a teacher against the teacher of the next seed (same backbones, same emoji,
+        # another head seed), measured as a student is measured against its teacher.
+        "another teacher": Method(ANOTHER_TEACHER, SCRATCH, student="teacher"),
         "120 a folder": Method("shipped recipe, 120 clip-art pictures a folder (not 60)", replace(DISTILL, pictures_per_folder=120),
                                epochs=long),
     }
@@ -194,6 +199,7 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     full_cnn = replace(methods["third"], name="full recipe (CNN picture branch)")
     # What each part of the shipped recipe buys, in and out of domain.
     # (The rows of every seed first: the study runs in this order, and they are the comparison that counts.)
+    add("fidelity", everything, ["another teacher"], seeds)
     add("fidelity", everything, ["labels only", "first", "second", "third", "labels only, five blocks", "fourth",
                                  "labels only, seven blocks", "fifth", "labels only, shipped", "shipped", "labels only, 64 px",
                                  "shipped, 64 px"], seeds)
@@ -231,6 +237,8 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
 # The fidelity table's pair the headline compares: the shipped student against itself on labels only.
 SHIPPED_LABELS_ONLY = "labels only, the shipped student (60 epochs)"
 SHIPPED = "shipped: fifth release, 60 epochs, kept at its last epoch"
+# The fidelity table's reference row: each seed's teacher against the next seed's (`run_one`).
+ANOTHER_TEACHER = "for scale: another seed's teacher (same backbones and emoji, another seed for its head)"
 # The fourth release's student: the trunk's first five blocks, 48 px pictures; the fifth's: seven.
 FIVE_BLOCKS = {"trunk_blocks": 5, "image_size": 48}
 FIFTH = {"trunk_blocks": 7, "image_size": 48}
@@ -280,6 +288,8 @@ def run_one(run: Run, epochs: int | None = None) -> dict:
     from kd.study.pipeline import distill
 
     torch.set_num_threads(1)  # one worker process per core
+    if run.method.student == "teacher":
+        return _another_teacher(run)
     dataset, teacher = _teacher(run.setting, run.seed)
     start = time.perf_counter()
     epochs = epochs or run.method.epochs or STUDENT_TRAIN.epochs
@@ -294,6 +304,7 @@ def run_one(run: Run, epochs: int | None = None) -> dict:
     if run.setting.label == "category" and clipart.available() and not run.method.student.startswith("mlp_"):
         check = clipart.check_dataset(dataset.classes, data.image_size, progress=False)
         ood = out_of_domain({"teacher": teacher, "student": student}, "teacher", check)["student"]
+        ood.update(_on_settled(student, teacher, run, check) if run.seed in SEEDS and student.modalities == ("image", "text") else {})
     return {
         "key": run.key(),
         "setting": run.setting.name,
@@ -307,10 +318,74 @@ def run_one(run: Run, epochs: int | None = None) -> dict:
         "teacher_test_accuracy": accuracy(teacher_test, test.labels),
         **({"ood_agreement": ood["picture+text"]["agreement"]} if "picture+text" in ood else {}),
         **({"ood_agreement_picture": ood["picture"]["agreement"]} if "picture" in ood else {}),
+        **{f"ood_agreement{view}_settled": ood[f"settled{view}"] for view in ("", "_picture") if f"settled{view}" in ood},
         "params": student.num_params(),
         "seconds": time.perf_counter() - start,
         # Which selection of transfer clip art it trained on (kd.data.clipart.CLIPART_VERSION).
         **({"clipart_version": clipart.CLIPART_VERSION} if run.method.distill.pictures else {}),
+    }
+
+
+def _on_settled(student, teacher, run: Run, check) -> dict[str, float]:
+    """The student's agreement with its teacher on the clip art whose answer is settled: the
+    pictures every seed's teacher answers alike (picture + text: "settled", picture only:
+    "settled_picture"), where the answer is what the teachers learned, not their heads' seed."""
+    from kd.study.evaluate import agreement, dataset_logits
+
+    out = {}
+    for view, modalities in (("", ("image", "text")), ("_picture", ("image",))):
+        settled = _settled(run.setting, check, modalities)
+        out[f"settled{view}"] = agreement(dataset_logits(student, check, modalities)[settled], dataset_logits(teacher, check, modalities)[settled])
+    return out
+
+
+def _settled(setting: Setting, check, modalities: tuple[str, ...]):
+    """(N,) bool: the check pictures every seed's teacher of `setting` answers alike."""
+    import torch
+
+    from kd.study.evaluate import dataset_logits
+
+    answers = torch.stack([dataset_logits(_teacher(setting, seed)[1], check, modalities).argmax(1) for seed in SEEDS])
+    return (answers == answers[0]).all(dim=0)
+
+
+def _another_teacher(run: Run) -> dict:
+    """The reference row: the teacher of `run.seed` measured against the teacher of the next
+    of the study's seeds, as a student is measured against its teacher. Both share frozen
+    backbones and training data, so what differs is only their head's seed: how far a teacher's
+    own answers move with it, on the test split and on clip art neither saw."""
+    from kd.data import clipart
+    from kd.study.evaluate import accuracy, agreement, dataset_logits, out_of_domain
+
+    other_seed = SEEDS[(SEEDS.index(run.seed) + 1) % len(SEEDS)] if run.seed in SEEDS else run.seed + 1
+    start = time.perf_counter()
+    dataset, teacher = _teacher(run.setting, run.seed)
+    _, other = _teacher(run.setting, other_seed)
+    test, val = dataset.split("test"), dataset.split("val")
+    logits, other_test = dataset_logits(teacher, test), dataset_logits(other, test)
+    ood = {}
+    if run.setting.label == "category" and clipart.available():
+        check = clipart.check_dataset(dataset.classes, progress=False)
+        ood = out_of_domain({"teacher": other, "other": teacher}, "teacher", check)["other"]
+        # The share of clip art every seed's teacher answers alike (students' "settled" pictures).
+        ood["settled"] = {f"ood_settled_share{view}": _settled(run.setting, check, modalities).float().mean().item()
+                          for view, modalities in (("", ("image", "text")), ("_picture", ("image",)))}
+    return {
+        "key": run.key(),
+        "setting": run.setting.name,
+        "method": run.method.name,
+        "student": run.method.student,
+        "seed": run.seed,
+        "other_seed": other_seed,
+        "epochs": TEACHER_TRAIN.epochs,
+        "test_accuracy": accuracy(logits, test.labels),
+        "val_accuracy": accuracy(dataset_logits(teacher, val), val.labels),
+        "test_agreement": agreement(logits, other_test),
+        "teacher_test_accuracy": accuracy(other_test, test.labels),
+        **({"ood_agreement": ood["picture+text"]["agreement"], "ood_agreement_picture": ood["picture"]["agreement"],
+            **ood["settled"]} if ood else {}),
+        "params": teacher.num_params(),
+        "seconds": time.perf_counter() - start,
     }
 
 
@@ -381,7 +456,9 @@ def summarize(rows: list[dict], seeds: tuple[int, ...] = SEEDS, only: tuple[str,
     return dict(tables)
 
 
-METRICS = ("test_accuracy", "val_accuracy", "test_agreement", "ood_agreement", "ood_agreement_picture", "teacher_test_accuracy")
+METRICS = ("test_accuracy", "val_accuracy", "test_agreement", "ood_agreement", "ood_agreement_picture", "teacher_test_accuracy",
+           # On the clip art every seed's teacher answers alike, and that clip art's share (`_settled`).
+           "ood_agreement_settled", "ood_agreement_picture_settled", "ood_settled_share", "ood_settled_share_picture")
 
 
 def headline(tables: dict) -> str | None:
@@ -404,6 +481,19 @@ def headline(tables: dict) -> str | None:
             f"their text and {shipped['ood_agreement_picture']['mean']:.1%} from the picture alone "
             f"(labels only: {labels['ood_agreement']['mean']:.1%} and {labels['ood_agreement_picture']['mean']:.1%})"
         )
+    other = rows.get(ANOTHER_TEACHER)
+    if other and "ood_agreement" in other:
+        line += (
+            f". For scale, a teacher agrees with the teacher of another seed (the same backbones and emoji, another seed for "
+            f"its head) on {other['test_agreement']['mean']:.1%} of the test split but only {other['ood_agreement']['mean']:.1%} "
+            f"and {other['ood_agreement_picture']['mean']:.1%} of that clip art: out of domain, much of a teacher's answer is its seed's"
+        )
+        if "ood_agreement_settled" in shipped and "ood_settled_share" in other:
+            line += (
+                f". On the clip art every seed's teacher answers alike ({other['ood_settled_share']['mean']:.0%} of pictures with "
+                f"their text, {other['ood_settled_share_picture']['mean']:.0%} from the picture alone), the student agrees with its "
+                f"teacher on {shipped['ood_agreement_settled']['mean']:.1%} and {shipped['ood_agreement_picture_settled']['mean']:.1%}"
+            )
     return line + "."
 
 
@@ -446,7 +536,7 @@ def tables_markdown(tables: dict) -> str:
                   "drawings under several folders, and 272 transfer pictures were copies of 209 of the 990 check "
                   "pictures, so these clip-art figures are higher than the student's agreement on pictures it never saw. "
                   "Rows without the mark trained on the transfer clip art without them (`kd.data.clipart`)."]
-    epochs = sorted({r["epochs"] for rows in tables.values() for r in rows})
+    epochs = sorted({r["epochs"] for rows in tables.values() for r in rows if r["student"] != "teacher"})
     parts += ["", f"Test split unless marked val; mean ± std over seeds where a row ran more than one; students trained "
               f"{'/'.join(map(str, epochs))} epochs; each seed trains its own teacher. Written by `python -m kd experiments`."]
     return "\n".join(parts)
