@@ -124,6 +124,9 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         return Method(name, distill, student_args=CNN_STUDENT)
 
     methods = {
+        # For scale: a teacher against the teacher of the next seed (same backbones, same emoji,
+        # another head seed), measured as a student is measured against its teacher.
+        "another teacher": Method(ANOTHER_TEACHER, SCRATCH, student="teacher"),
         "labels only": cnn("labels only", labels_only),
         "logit KD": cnn("logit KD", kd),
         "KD + hint": cnn("KD + hint (fused embedding)", replace(kd, hint_weight=1.0)),
@@ -178,9 +181,6 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
                         epochs=long),
         "+ picture hint 5": Method("shipped recipe, the picture hint weighted 5 (not 1)", replace(DISTILL, picture_hint=5.0),
                                    epochs=long),
-        # For scale: a teacher against the teacher of the next seed (same backbones, same emoji,
-        # another head seed), measured as a student is measured against its teacher.
-        "another teacher": Method(ANOTHER_TEACHER, SCRATCH, student="teacher"),
         "120 a folder": Method("shipped recipe, 120 clip-art pictures a folder (not 60)", replace(DISTILL, pictures_per_folder=120),
                                epochs=long),
     }
