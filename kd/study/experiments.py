@@ -304,7 +304,8 @@ def run_one(run: Run, epochs: int | None = None) -> dict:
     if run.setting.label == "category" and clipart.available() and not run.method.student.startswith("mlp_"):
         check = clipart.check_dataset(dataset.classes, data.image_size, progress=False)
         ood = out_of_domain({"teacher": teacher, "student": student}, "teacher", check)["student"]
-        ood.update(_on_settled(student, teacher, run, check) if run.seed in SEEDS and student.modalities == ("image", "text") else {})
+        if run.seed in SEEDS and student.modalities == ("image", "text"):  # every seed's teacher decides what is settled
+            ood.update(_on_settled(student, teacher, run, check))
     return {
         "key": run.key(),
         "setting": run.setting.name,
