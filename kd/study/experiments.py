@@ -284,7 +284,7 @@ def run_one(run: Run, epochs: int | None = None) -> dict:
     import torch
 
     from kd.data import clipart
-    from kd.study.evaluate import accuracy, agreement, dataset_logits, out_of_domain
+    from kd.study.evaluate import out_of_domain
     from kd.study.pipeline import distill
 
     torch.set_num_threads(1)  # one worker process per core
@@ -298,45 +298,54 @@ def run_one(run: Run, epochs: int | None = None) -> dict:
     data = DataConfig(label=run.setting.label)
     student, _ = distill(teacher, data, train, run.method.distill, student=run.method.student, dataset=dataset,
                          progress=False, **run.method.student_args)
-    test, val = dataset.split("test"), dataset.split("val")
-    teacher_test, logits = dataset_logits(teacher, test), dataset_logits(student, test)
-    ood = {}
+    ood, extra = {}, {}
     if run.setting.label == "category" and clipart.available() and not run.method.student.startswith("mlp_"):
         check = clipart.check_dataset(dataset.classes, data.image_size, progress=False)
         ood = out_of_domain({"teacher": teacher, "student": student}, "teacher", check)["student"]
         if run.seed in SEEDS and student.modalities == ("image", "text"):  # every seed's teacher decides what is settled
-            ood.update(_on_settled(student, teacher, run, check))
+            extra = _on_settled(student, teacher, run, check)
+    if run.method.distill.pictures:  # which selection of transfer clip art it trained on
+        extra["clipart_version"] = clipart.CLIPART_VERSION
+    return _row(run, train.epochs, student, teacher, dataset, ood, start, **extra)
+
+
+def _row(run: Run, epochs: int, model, teacher, dataset, ood: dict, start: float, **extra) -> dict:
+    """What a run records: `model` measured against `teacher` on the test split, its validation
+    accuracy, its `ood` (`out_of_domain`'s row) and whatever else the run adds."""
+    from kd.study.evaluate import accuracy, agreement, dataset_logits
+
+    test, val = dataset.split("test"), dataset.split("val")
+    logits, teacher_test = dataset_logits(model, test), dataset_logits(teacher, test)
     return {
         "key": run.key(),
         "setting": run.setting.name,
         "method": run.method.name,
         "student": run.method.student,
         "seed": run.seed,
-        "epochs": train.epochs,
+        "epochs": epochs,
         "test_accuracy": accuracy(logits, test.labels),
-        "val_accuracy": accuracy(dataset_logits(student, val), val.labels),
+        "val_accuracy": accuracy(dataset_logits(model, val), val.labels),
         "test_agreement": agreement(logits, teacher_test),
         "teacher_test_accuracy": accuracy(teacher_test, test.labels),
         **({"ood_agreement": ood["picture+text"]["agreement"]} if "picture+text" in ood else {}),
         **({"ood_agreement_picture": ood["picture"]["agreement"]} if "picture" in ood else {}),
-        **{f"ood_agreement{view}_settled": ood[f"settled{view}"] for view in ("", "_picture") if f"settled{view}" in ood},
-        "params": student.num_params(),
+        "params": model.num_params(),
         "seconds": time.perf_counter() - start,
-        # Which selection of transfer clip art it trained on (kd.data.clipart.CLIPART_VERSION).
-        **({"clipart_version": clipart.CLIPART_VERSION} if run.method.distill.pictures else {}),
+        **extra,
     }
 
 
 def _on_settled(student, teacher, run: Run, check) -> dict[str, float]:
     """The student's agreement with its teacher on the clip art whose answer is settled: the
-    pictures every seed's teacher answers alike (picture + text: "settled", picture only:
-    "settled_picture"), where the answer is what the teachers learned, not their heads' seed."""
+    pictures every seed's teacher answers alike, with the text and from the picture only, where
+    the answer is what the teachers learned, not their heads' seed."""
     from kd.study.evaluate import agreement, dataset_logits
 
     out = {}
     for view, modalities in (("", ("image", "text")), ("_picture", ("image",))):
         settled = _settled(run.setting, check, modalities)
-        out[f"settled{view}"] = agreement(dataset_logits(student, check, modalities)[settled], dataset_logits(teacher, check, modalities)[settled])
+        out[f"ood_agreement{view}_settled"] = agreement(dataset_logits(student, check, modalities)[settled],
+                                                      dataset_logits(teacher, check, modalities)[settled])
     return out
 
 
@@ -356,38 +365,20 @@ def _another_teacher(run: Run) -> dict:
     backbones and training data, so what differs is only their head's seed: how far a teacher's
     own answers move with it, on the test split and on clip art neither saw."""
     from kd.data import clipart
-    from kd.study.evaluate import accuracy, agreement, dataset_logits, out_of_domain
+    from kd.study.evaluate import out_of_domain
 
     other_seed = SEEDS[(SEEDS.index(run.seed) + 1) % len(SEEDS)] if run.seed in SEEDS else run.seed + 1
     start = time.perf_counter()
     dataset, teacher = _teacher(run.setting, run.seed)
     _, other = _teacher(run.setting, other_seed)
-    test, val = dataset.split("test"), dataset.split("val")
-    logits, other_test = dataset_logits(teacher, test), dataset_logits(other, test)
-    ood = {}
+    ood, shares = {}, {}
     if run.setting.label == "category" and clipart.available():
         check = clipart.check_dataset(dataset.classes, progress=False)
         ood = out_of_domain({"teacher": other, "other": teacher}, "teacher", check)["other"]
         # The share of clip art every seed's teacher answers alike (students' "settled" pictures).
-        ood["settled"] = {f"ood_settled_share{view}": _settled(run.setting, check, modalities).float().mean().item()
-                          for view, modalities in (("", ("image", "text")), ("_picture", ("image",)))}
-    return {
-        "key": run.key(),
-        "setting": run.setting.name,
-        "method": run.method.name,
-        "student": run.method.student,
-        "seed": run.seed,
-        "other_seed": other_seed,
-        "epochs": TEACHER_TRAIN.epochs,
-        "test_accuracy": accuracy(logits, test.labels),
-        "val_accuracy": accuracy(dataset_logits(teacher, val), val.labels),
-        "test_agreement": agreement(logits, other_test),
-        "teacher_test_accuracy": accuracy(other_test, test.labels),
-        **({"ood_agreement": ood["picture+text"]["agreement"], "ood_agreement_picture": ood["picture"]["agreement"],
-            **ood["settled"]} if ood else {}),
-        "params": teacher.num_params(),
-        "seconds": time.perf_counter() - start,
-    }
+        shares = {f"ood_settled_share{view}": _settled(run.setting, check, modalities).float().mean().item()
+                  for view, modalities in (("", ("image", "text")), ("_picture", ("image",)))}
+    return _row(run, TEACHER_TRAIN.epochs, teacher, other, dataset, ood, start, other_seed=other_seed, **shares)
 
 
 def run_study(
