@@ -335,6 +335,11 @@ def _row(run: Run, epochs: int, model, teacher, dataset, ood: dict, start: float
     }
 
 
+# The clip-art views a run's settled figures are measured in: the suffix of their names, and
+# what the models read (picture + text, picture only).
+CLIP_ART_VIEWS = (("", ("image", "text")), ("_picture", ("image",)))
+
+
 def _on_settled(student, teacher, run: Run, check) -> dict[str, float]:
     """The student's agreement with its teacher on the clip art whose answer is settled: the
     pictures every seed's teacher answers alike, with the text and from the picture only, where
@@ -342,7 +347,7 @@ def _on_settled(student, teacher, run: Run, check) -> dict[str, float]:
     from kd.study.evaluate import agreement, dataset_logits
 
     out = {}
-    for view, modalities in (("", ("image", "text")), ("_picture", ("image",))):
+    for view, modalities in CLIP_ART_VIEWS:
         settled = _settled(run.setting, check, modalities)
         out[f"ood_agreement{view}_settled"] = agreement(dataset_logits(student, check, modalities)[settled],
                                                       dataset_logits(teacher, check, modalities)[settled])
@@ -377,7 +382,7 @@ def _another_teacher(run: Run) -> dict:
         ood = out_of_domain({"teacher": other, "other": teacher}, "teacher", check)["other"]
         # The share of clip art every seed's teacher answers alike (students' "settled" pictures).
         shares = {f"ood_settled_share{view}": _settled(run.setting, check, modalities).float().mean().item()
-                  for view, modalities in (("", ("image", "text")), ("_picture", ("image",)))}
+                  for view, modalities in CLIP_ART_VIEWS}
     return _row(run, TEACHER_TRAIN.epochs, teacher, other, dataset, ood, start, other_seed=other_seed, **shares)
 
 
