@@ -628,6 +628,9 @@ re-draws the answers: no model runs again.
 - Emoji names and categories: [emoji-data](https://github.com/iamcal/emoji-data), MIT.
 - Clip art the student learned from, and the held-out clip art it is checked on:
   [Open Clip Art Library](https://openclipart.org) via Debian's `openclipart-png`, public domain.
+- Cut-out photographs and drawings the student learned from, and the held-out ones it is checked
+  on: [Tux Paint](https://tuxpaint.org)'s stamps by Bill Kendrick and contributors, via Debian's
+  `tuxpaint-stamps-default`, GPL-2.
 - Common English words: [wordfreq](https://github.com/rspeer/wordfreq) by Robyn Speer, data
   CC BY-SA 4.0 (from Wikipedia, subtitles, news, books, web text and others).
 - EfficientNet-Lite0 (Tan & Le, 2019), Apache 2.0; all-MiniLM-L6-v2

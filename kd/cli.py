@@ -237,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pictures", action=argparse.BooleanOptionalAction, default=DISTILL.pictures,
                    help="distil on clip art that is not emoji too (kd/data/clipart.py; needs Debian's openclipart-png)")
     p.add_argument("--stamps", action=argparse.BooleanOptionalAction, default=DISTILL.stamps,
-                   help="with --pictures: Tux Paint's stamps too (kd/data/stamps.py; needs Debian's tuxpaint-stamps-default)")
+                   help="with --pictures: two in three of Tux Paint's stamps too, the rest being the stamps check (kd/data/stamps.py; "
+                        "needs Debian's tuxpaint-stamps-default)")
     p.add_argument("--pictures-per-folder", type=int, default=DISTILL.pictures_per_folder,
                    help="with --pictures: at most this many clip-art pictures from each folder (0: every picture)")
     p.add_argument("--transfer-batch", type=int, default=DISTILL.transfer_batch, help="transfer examples per step")

@@ -149,24 +149,12 @@ class Clipart:
 def check_dataset(classes: list[str], image_size: int = 72, progress: bool = True):
     """The check set as a `MultimodalDataset` (every example in the "test" split) labelled
     with `classes`, the emoji categories; `ValueError` if a folder's category is not one."""
-    from kd.data.dataset import MultimodalDataset
+    from kd.data.dataset import check_set
 
     check = load("check", image_size, progress)
-    missing = sorted(set(check.labels) - set(classes))
-    if missing:
-        raise ValueError(f"the out-of-domain check is labelled with emoji categories; these are not classes here: {missing}")
-    return MultimodalDataset(
-        images=check.images,
-        texts=check.texts,
-        labels=torch.tensor([classes.index(label) for label in check.labels]),
-        classes=list(classes),
-        groups=check.folders,
-        styles=["openclipart"] * len(check),
-        splits=["test"] * len(check),
-        name="openclipart-check",
-        sources=[{"name": "Open Clip Art Library", "provides": "held-out clip-art folders", "package": PACKAGE,
-                  "version": version(), "license": LICENSE, "attribution": "", "url": ""}],
-    )
+    source = {"name": "Open Clip Art Library", "provides": "held-out clip-art folders", "package": PACKAGE, "version": version(),
+              "license": LICENSE, "attribution": "", "url": ""}
+    return check_set(check.images, check.texts, check.labels, check.folders, classes, "openclipart", source)
 
 
 def load(part: str, image_size: int = 72, progress: bool = True, per_folder: int = PER_FOLDER) -> Clipart:

@@ -114,6 +114,27 @@ class MultimodalDataset:
         }
 
 
+def check_set(images: torch.Tensor, texts: list[str], labels: list[str], folders: list[str], classes: list[str], name: str,
+              source: dict) -> MultimodalDataset:
+    """An out-of-domain check set (`kd.data.clipart`, `kd.data.stamps`) as a dataset: every
+    example in the "test" split, labelled with `classes` (the emoji categories its folders were
+    mapped to), grouped by folder; `ValueError` if a label is not one of `classes`."""
+    missing = sorted(set(labels) - set(classes))
+    if missing:
+        raise ValueError(f"the {name} check is labelled with emoji categories; these are not classes here: {missing}")
+    return MultimodalDataset(
+        images=images,
+        texts=texts,
+        labels=torch.tensor([classes.index(label) for label in labels], dtype=torch.long),
+        classes=list(classes),
+        groups=list(folders),
+        styles=[name] * len(texts),
+        splits=["test"] * len(texts),
+        name=f"{name}-check",
+        sources=[source],
+    )
+
+
 def assign_split(group: str, config: DataConfig) -> str:
     """The split of a group, from a hash of its key: stable, and independent of other groups."""
     digest = hashlib.sha256(f"{config.split_seed}/{group}".encode()).digest()

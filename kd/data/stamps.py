@@ -1,17 +1,22 @@
-"""Tux Paint's stamps: cut-out photographs and drawings of everyday things, to teach the student.
+"""Tux Paint's stamps: cut-out photographs and drawings of everyday things, to teach and to check.
 
 Debian's `tuxpaint-stamps-default` holds about 800 PNG stamps for the children's paint
 program, in a folder tree by topic (animals/birds, food/fruit, vehicles, household, town,
 symbols/alphabet, ...). Many are photographs cut out on a transparent background: a horse,
 an owl, binoculars, a pie. They are the closest thing to a visitor's photo that installs
-offline. With `--stamps` (`DistillConfig.stamps`) the student is distilled on them too, as
-unlabelled transfer pictures beside the clip art of `kd.data.clipart`; the shipped recipe
-leaves them out (at seed 0 they bought nothing: the study's row).
+offline, so they serve twice, split by file name so no stamp is on both sides:
+
+- **the transfer pictures** (`load("transfer")`): two stamps in three, unlabelled, on which
+  the student is distilled beside the clip art of `kd.data.clipart` (`DistillConfig.stamps`);
+- **the stamps check** (`load("check")`, `check_dataset`): the third stamp, where its folder
+  says what it shows (`FOLDER_CATEGORIES`), never trained on: the second out-of-domain check,
+  closer to a photo than the clip art's drawings.
 
 Each stamp comes with a text file whose first line is its English description ("A red
-kangaroo."): that is its caption, lower-cased, without the full stop. A stamp that is the
-same picture as one of the clip-art check set's is left out (`load`): some stamps are Open
-Clip Art drawings, and no held-out picture may reach training through another package.
+kangaroo."): that is its caption, lower-cased, without the full stop. No picture of a check
+set reaches training through another package: a transfer stamp that is the same picture as
+a check picture (the stamps' or the clip art's) is left out, and so is a check stamp that is
+the same picture as any clip-art picture (some stamps are Open Clip Art drawings).
 """
 
 from __future__ import annotations
@@ -33,8 +38,38 @@ PACKAGE = "tuxpaint-stamps-default"
 LICENSE = "GPL-2, Tux Paint stamps by Bill Kendrick and contributors; Debian package tuxpaint-stamps-default"
 # At most this many stamps from one folder (the alphabets and sign-language hands fill a few).
 PER_FOLDER = 40
-# Bump when the selection, the texts or the pictures change.
-STAMPS_VERSION = 1
+# The share of stamps held out for the check: those whose file name hashes below it.
+CHECK_SHARE = 1 / 3
+# The emoji category of what each folder's stamps show (subfolders included; the longest
+# matching folder wins), for the check's accuracy. Looked at by eye. A stamp of a folder not
+# here (seasonal, military, natural forces: no one category fits) is never in the check and
+# is always a transfer picture.
+FOLDER_CATEGORIES = {
+    "animals": "Animals & Nature",
+    "cartoon/tux": "Animals & Nature",
+    "plants": "Animals & Nature",
+    "food": "Food & Drink",
+    "clothes": "Objects",
+    "household": "Objects",
+    "hobbies/music": "Objects",
+    "medical": "Objects",
+    "people": "People & Body",
+    "space": "Travel & Places",
+    "sports": "Activities",
+    "symbols/alphabets": "Symbols",
+    "symbols/alphabets/asl": "People & Body",
+    "symbols/chess": "Activities",
+    "symbols/faces": "Smileys & Emotion",
+    "symbols/math": "Symbols",
+    "symbols/money": "Objects",
+    "symbols/shapes": "Symbols",
+    "town": "Travel & Places",
+    "town/flags": "Flags",
+    "town/roadsigns": "Symbols",
+    "vehicles": "Travel & Places",
+}
+# Bump when the selection, the split, the texts or the pictures change.
+STAMPS_VERSION = 2
 
 
 class StampsMissing(FileNotFoundError):
@@ -46,6 +81,7 @@ class Stamps:
     images: torch.Tensor  # (N, 3, S, S) uint8 canonical pictures
     texts: list[str]  # each stamp's English description
     folders: list[str]  # each stamp's folder, relative to the root
+    labels: list[str]  # its folder's emoji category (check), or "" (transfer)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -72,51 +108,97 @@ def caption(png: Path) -> str:
     return " ".join(re.split(r"[^a-z]+", png.stem.lower())).strip()
 
 
-def _pick(path: Path) -> str:
-    return hashlib.sha256(path.name.encode()).hexdigest()
+def category(folder: str) -> str | None:
+    """The emoji category of the stamps in `folder` (relative to the root), if one fits."""
+    matches = [f for f in FOLDER_CATEGORIES if folder == f or folder.startswith(f + "/")]
+    return FOLDER_CATEGORIES[max(matches, key=len)] if matches else None
 
 
-def load(image_size: int = 72, exclude: torch.Tensor | None = None, progress: bool = True) -> Stamps:
-    """The stamps, at most `PER_FOLDER` a folder (picked by a hash of the file name), less any
-    that is the same picture as one of `exclude` (the clip-art check set's pictures); cached
-    on disk after the first build."""
+def _hash(name: str) -> float:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") / 2**64
+
+
+def held_out(png: Path, folder: str) -> bool:
+    """Whether the stamp belongs to the check. By its file name without the folder, so the
+    variants of one stamp in two folders (a letter filled and outlined) fall on one side."""
+    return category(folder) is not None and _hash("check " + png.name) < CHECK_SHARE
+
+
+def load(part: str, image_size: int = 72, progress: bool = True) -> Stamps:
+    """`part` = "check" (one stamp in three, labelled by its folder, less any copy of a clip-art
+    picture) or "transfer" (the rest, unlabelled, less any copy of a check picture of either
+    package); at most `PER_FOLDER` stamps a folder (picked by a hash of the file name) before
+    the split. Cached on disk after the first build."""
+    from kd.data import clipart
+
+    if part not in ("check", "transfer"):
+        raise ValueError(f"part must be 'check' or 'transfer', not {part!r}")
     base = root()
     files = sorted(p for p in base.rglob("*.png") if p.is_file())
-    excluded = hashlib.sha256(exclude.numpy().tobytes()).hexdigest() if exclude is not None else ""
-    key = cache.cache_key("stamps", STAMPS_VERSION, image_size, len(files), PER_FOLDER, excluded, SAME_PICTURE)
+    with_clipart = clipart.available()
+    key = cache.cache_key("stamps", STAMPS_VERSION, part, image_size, len(files), PER_FOLDER, CHECK_SHARE, FOLDER_CATEGORIES,
+                          SAME_PICTURE, clipart.CLIPART_VERSION if with_clipart else None)
     path = cache.cached_tensors("datasets", key)
     if (hit := cache.load_tensors(path)) is not None:
         tensors, meta = hit
-        return Stamps(tensors["images"], meta["texts"], meta["folders"])
+        return Stamps(tensors["images"], meta["texts"], meta["folders"], meta["labels"])
     by_folder = defaultdict(list)
     for p in files:
-        by_folder[p.parent].append(p)
-    chosen = [p for folder in sorted(by_folder) for p in sorted(by_folder[folder], key=_pick)[:PER_FOLDER]]
+        by_folder[p.parent.relative_to(base).as_posix()].append(p)
+    chosen = [(p, folder) for folder in sorted(by_folder) for p in sorted(by_folder[folder], key=lambda p: _hash(p.name))[:PER_FOLDER]]
+    chosen = [(p, folder) for p, folder in chosen if held_out(p, folder) == (part == "check")]
     images, kept = [], []
-    for p in tqdm(chosen, desc="reading Tux Paint stamps", disable=not progress, mininterval=1.0):
+    for p, folder in tqdm(chosen, desc=f"reading Tux Paint stamps ({part})", disable=not progress, mininterval=1.0):
         try:
             images.append(load_canonical(p, image_size))
-            kept.append(p)
+            kept.append((p, folder))
         except ImageError:
             continue
     pictures = torch.stack(images) if images else torch.zeros(0, 3, image_size, image_size, dtype=torch.uint8)
-    keep = ~copies_of(pictures, exclude if exclude is not None else pictures[:0])
-    kept = [p for p, k in zip(kept, keep.tolist()) if k]
-    stamps = Stamps(pictures[keep], [caption(p) for p in kept], [p.parent.relative_to(base).as_posix() for p in kept])
-    cache.save_tensors(path, {"images": stamps.images}, {"texts": stamps.texts, "folders": stamps.folders})
+    if part == "check":
+        # Never a picture the student trains on through the clip art, whatever its cap a folder.
+        seen = [clipart.load("transfer", image_size, progress, per_folder=0).images] if with_clipart else []
+    else:
+        seen = [load("check", image_size, progress).images] + ([clipart.load("check", image_size, progress).images] if with_clipart else [])
+    keep = ~copies_of(pictures, torch.cat(seen)) if seen else torch.ones(len(kept), dtype=torch.bool)
+    kept = [k for k, keep_it in zip(kept, keep.tolist()) if keep_it]
+    labels = [category(folder) if part == "check" else "" for _, folder in kept]
+    stamps = Stamps(pictures[keep], [caption(p) for p, _ in kept], [folder for _, folder in kept], labels)
+    cache.save_tensors(path, {"images": stamps.images}, {"texts": stamps.texts, "folders": stamps.folders, "labels": labels})
     return stamps
 
 
-def card(progress: bool = False) -> str:
-    """The stamps' card: how many transfer pictures they give, from how many folders."""
-    if not available():
-        return f"## Tux Paint stamps\nNot installed: apt-get install {PACKAGE} (only --stamps needs them)."
+def check_dataset(classes: list[str], image_size: int = 72, progress: bool = True):
+    """The stamps check as a `MultimodalDataset` (every example in the "test" split), labelled
+    with `classes`, the emoji categories; `ValueError` if a folder's category is not one."""
+    from kd.data.dataset import check_set
+
+    check = load("check", image_size, progress)
+    source = {"name": "Tux Paint stamps", "provides": "held-out stamps (one in three)", "package": PACKAGE, "version": _version(),
+              "license": LICENSE, "attribution": "", "url": ""}
+    return check_set(check.images, check.texts, check.labels, check.folders, classes, "tuxpaint", source)
+
+
+def _version() -> str:
     from kd.data import clipart
 
-    exclude = clipart.load("check", progress=progress).images if clipart.available() else None
-    stamps = load(exclude=exclude, progress=progress)
+    return clipart.debian_version(PACKAGE)
+
+
+def card(progress: bool = False) -> str:
+    """The stamps' card: how many transfer pictures and check stamps they give, from how many folders."""
+    if not available():
+        return f"## Tux Paint stamps\nNot installed: apt-get install {PACKAGE} (the recipe's transfer pictures and the stamps check need them)."
+    transfer, check = load("transfer", progress=progress), load("check", progress=progress)
+    counts = defaultdict(int)
+    for label in check.labels:
+        counts[label] += 1
     return (
-        f"## Tux Paint stamps ({PACKAGE} {clipart.debian_version(PACKAGE)}, {LICENSE})\n"
+        f"## Tux Paint stamps ({PACKAGE} {_version()}, {LICENSE})\n"
         f"Transfer pictures (unlabelled, at most {PER_FOLDER} per folder, captioned with their descriptions): "
-        f"{len(stamps)} from {len(set(stamps.folders))} folders, less any copy of a clip-art check picture."
+        f"{len(transfer)} from {len(set(transfer.folders))} folders, less any copy of a check picture.\n"
+        f"Out-of-domain check (never trained on; one stamp in {round(1 / CHECK_SHARE)} by file name, where its folder "
+        f"names a category; kd/data/stamps.py FOLDER_CATEGORIES): {len(check)} stamps of {len(set(check.folders))} folders: "
+        + ", ".join(f"{label} {n}" for label, n in sorted(counts.items()))
+        + "."
     )

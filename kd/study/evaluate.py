@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from kd.config import SERVING_THREADS, DataConfig, from_dict
-from kd.data import clipart
+from kd.data import clipart, stamps
 from kd.data.clipart import CHECK_FOLDERS
 from kd.data.dataset import MultimodalDataset, load_dataset
 from kd.data.images import load_canonical
@@ -121,8 +121,8 @@ def dataset_logits(
 
 
 def out_of_domain(models: dict[str, MultimodalClassifier], teacher_name: str, check: MultimodalDataset) -> dict[str, dict]:
-    """Each model on pictures from a source never used in training (`kd.data.clipart`'s check
-    set): accuracy against the folders' categories and agreement with the teacher, from
+    """Each model on pictures never used in training (a check set of `kd.data.clipart` or
+    `kd.data.stamps`): accuracy against the folders' categories and agreement with the teacher, from
     picture + text (an example whose text is empty answers from its picture) and from the
     picture only; a model that cannot read a view's modalities has no row for it."""
     views = {"picture+text": ("image", "text"), "picture": ("image",)}
@@ -138,6 +138,26 @@ def out_of_domain(models: dict[str, MultimodalClassifier], teacher_name: str, ch
             row[view] = {"accuracy": accuracy(logits, check.labels), "agreement": agreement(logits, teacher_logits[view])}
         results[name] = row
     return results
+
+
+def out_of_domain_checks(data: DataConfig, classes: list[str], progress: bool = True) -> dict[str, tuple[MultimodalDataset, str]]:
+    """The check sets installed, by the key their results go under, each with a sentence that
+    says what it is: the held-out clip-art folders ("out_of_domain") and the held-out Tux Paint
+    stamps ("out_of_domain_stamps"). None unless the data is the emoji categories they are
+    labelled with."""
+    if not (data.source == "emoji" and data.label == "category"):
+        return {}
+    checks = {}
+    if clipart.available():
+        check = clipart.check_dataset(classes, data.image_size, progress=progress)
+        checks["out_of_domain"] = (check, f"{len(check)} clip-art pictures of {len(CHECK_FOLDERS)} held-out openclipart-png folders "
+                                          "(kd/data/clipart.py CHECK_FOLDERS), never used in training")
+    if stamps.available():
+        check = stamps.check_dataset(classes, data.image_size, progress=progress)
+        checks["out_of_domain_stamps"] = (
+            check, f"{len(check)} Tux Paint stamps (cut-out photographs and drawings; one in "
+                   f"{round(1 / stamps.CHECK_SHARE)} by file name, labelled by folder: kd/data/stamps.py), never used in training")
+    return checks
 
 
 # --------------------------------------------------------------------------- speed
@@ -264,11 +284,9 @@ def evaluate_folder(
     evaluated = dataset.split(split)
 
     logits = {name: dataset_logits(model, evaluated, progress=progress) for name, model in models.items()}
-    # Pictures from a source never used in training, when it is installed and labelled like the data.
-    check = None
-    if out_of_domain_check and clipart.available() and data_config.label == "category" and data_config.source == "emoji":
-        check = clipart.check_dataset(dataset.classes, data_config.image_size, progress=progress)
-        ood = out_of_domain(models, teacher_name, check)
+    # Pictures never used in training, from each check set installed, when labelled like the data.
+    checks = out_of_domain_checks(data_config, dataset.classes, progress) if out_of_domain_check else {}
+    ood = {key: out_of_domain(models, teacher_name, check) for key, (check, _) in checks.items()}
     teacher_logits = logits[teacher_name]
     results = {}
     for name, model in models.items():
@@ -278,8 +296,8 @@ def evaluate_folder(
                 only = dataset_logits(model, evaluated, modalities=modalities)
                 row[f"accuracy_{modalities[0]}_only"] = accuracy(only, evaluated.labels)
         row["params"] = model.num_params()
-        if check is not None:
-            row["out_of_domain"] = ood[name]
+        for key in checks:
+            row[key] = ood[key][name]
         if name in files:  # an exported student: its one file is all it needs
             row["size_mb"] = row["checkpoint_mb"] = files[name].stat().st_size / 1e6
         else:
@@ -316,9 +334,5 @@ def evaluate_folder(
                 "throughput": "batch 64, canonical pictures and texts to logits",
             }
         )
-    if check is not None:
-        settings["out_of_domain"] = (
-            f"{len(check)} clip-art pictures of {len(CHECK_FOLDERS)} held-out openclipart-png folders "
-            f"(kd/data/clipart.py CHECK_FOLDERS), never used in training"
-        )
+    settings.update({key: description for key, (_, description) in checks.items()})
     return {"models": results, "dataset": {**dataset.summary(), "split": split, "evaluated": len(evaluated)}, "settings": settings}

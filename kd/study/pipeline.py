@@ -239,8 +239,7 @@ def transfer_pictures(
         part_features.append(picture_features(teacher, clip.images, progress=progress, desc="teacher features of clip art"))
         captions.append(clip.texts)
     if clip is not None and config.stamps:
-        check = clipart.load("check", train_images.shape[-1], progress=progress)
-        drawn = stamps.load(train_images.shape[-1], exclude=check.images, progress=progress)
+        drawn = stamps.load("transfer", train_images.shape[-1], progress=progress)
         parts.append(drawn.images)
         part_features.append(picture_features(teacher, drawn.images, progress=progress, desc="teacher features of Tux Paint stamps"))
         captions.append(drawn.texts)

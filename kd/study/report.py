@@ -25,9 +25,12 @@ def results_table(metrics: dict) -> str:
     models = metrics["models"]
     has_speed = all("latency_ms_p50" in m for m in models.values())
     has_ood = any("out_of_domain" in m for m in models.values())
+    has_stamps = any("out_of_domain_stamps" in m for m in models.values())
     header = ["model", "test acc", "macro-F1", "agree w/ teacher", "KL to teacher", "ECE"]
     if has_ood:
         header += ["clip art: agree (picture + text / picture)", "clip art: acc (picture + text / picture)"]
+    if has_stamps:
+        header += ["stamps: agree (picture + text / picture)", "stamps: acc (picture + text / picture)"]
     header += ["params", "size MB"]
     if has_speed:
         header += ["latency p50 / p95 ms", "throughput /s"]
@@ -43,6 +46,8 @@ def results_table(metrics: dict) -> str:
         ]
         if has_ood:
             row += [_pair(m.get("out_of_domain", {}), "agreement"), _pair(m.get("out_of_domain", {}), "accuracy")]
+        if has_stamps:
+            row += [_pair(m.get("out_of_domain_stamps", {}), "agreement"), _pair(m.get("out_of_domain_stamps", {}), "accuracy")]
         row += [
             f"{m['params'] / 1e6:.2f} M",
             f"{m['size_mb']:.1f}",
@@ -64,6 +69,12 @@ def results_table(metrics: dict) -> str:
                 f", and on {ood['picture+text']['agreement']:.1%} (picture + text) and {ood['picture']['agreement']:.1%} "
                 f"(picture only) of clip art it never saw"
             )
+        stamps = student.get("out_of_domain_stamps", {})
+        if "picture+text" in stamps:
+            summary += (
+                f", and on {stamps['picture+text']['agreement']:.1%} and {stamps['picture']['agreement']:.1%} of Tux Paint "
+                f"stamps it never saw (cut-out photographs and drawings)"
+            )
         summary += "."
         lines += ["", summary]
     d, s = metrics["dataset"], metrics["settings"]
@@ -75,6 +86,8 @@ def results_table(metrics: dict) -> str:
     if has_ood:
         lines.append(f"Clip art (out of domain): {s['out_of_domain']}; agreement with the teacher and accuracy against "
                      "each folder's category, from picture + text and from the picture only.")
+    if has_stamps:
+        lines.append(f"Stamps (out of domain): {s['out_of_domain_stamps']}; measured as the clip art is.")
     if has_speed:
         lines.append(f"Latency: {s['latency']}. Throughput: {s['throughput']}.")
     return "\n".join(lines)
