@@ -84,9 +84,9 @@ class DistillConfig:
     # icons): every picture, about 7,100 instead of about 3,500, made the student follow its
     # teacher less closely (the study's row "every clip-art picture").
     pictures_per_folder: int = 60
-    # With clip art: Tux Paint's stamps too (kd.data.stamps, Debian's tuxpaint-stamps-default),
-    # about 770 cut-out photographs and drawings of everyday things, the nearest to a visitor's
-    # photo that installs offline. Off in the recipe: at seed 0 they bought nothing (the study).
+    # With clip art: Tux Paint's stamps too (kd.data.stamps, Debian's tuxpaint-stamps-default):
+    # two thirds of its ~770 cut-out photographs and drawings of everyday things, the nearest to
+    # a visitor's photo that installs offline (the other third is the stamps check).
     stamps: bool = False
     # With the transfer set: this many short phrases of frequent words (two to four), so the
     # student learns how the teacher reads texts of several words, not only single words.
@@ -170,12 +170,12 @@ DISTILL_TRAIN = dataclasses.replace(STUDENT_TRAIN, epochs=60)
 # The shipped recipe: the student (kd.models.classifiers.StudentConfig: its picture branch on
 # the teacher's first pretrained blocks) starts its token vectors from the teacher's text
 # encoder (Model2Vec's method) and learns from the teacher on the training set and on a transfer
-# set reaching beyond emoji: common English words and short phrases, clip art and augmented
-# views, shown alone, with a word or with their own caption, its picture features matching
+# set reaching beyond emoji: common English words and short phrases, clip art, Tux Paint's
+# stamps and augmented views, shown alone, with a word or with their own caption, its picture features matching
 # the teacher's on every picture (see the README's distillation study for what each part buys).
 DISTILL = DistillConfig(
-    transfer=True, words=50_000, phrases=50_000, pictures=True, captions=True, views=1, picture_hint=1.0, student_init="distilled",
-    keep="last",
+    transfer=True, words=50_000, phrases=50_000, pictures=True, stamps=True, captions=True, views=1, picture_hint=1.0,
+    student_init="distilled", keep="last",
 )
 # The same student on labels alone: the baseline the KD gain is measured against.
 SCRATCH = DistillConfig(alpha=0.0)
@@ -183,6 +183,7 @@ SCRATCH = DistillConfig(alpha=0.0)
 # text-only student takes the recipe's words, phrases and word vectors (it never sees a picture).
 CROSS_MODAL = {
     # Half the transfer batch: with no words, every transfer example is a picture for its CNN.
-    "student_image": DistillConfig(pictures=True, views=DISTILL.views, picture_hint=DISTILL.picture_hint, transfer_batch=192),
+    "student_image": DistillConfig(pictures=True, stamps=DISTILL.stamps, views=DISTILL.views, picture_hint=DISTILL.picture_hint,
+                                   transfer_batch=192),
     "student_text": DistillConfig(transfer=True, words=DISTILL.words, phrases=DISTILL.phrases, student_init=DISTILL.student_init),
 }

@@ -7,7 +7,7 @@ import pytest
 
 from kd.config import DISTILL, DISTILL_TRAIN, SCRATCH
 from kd.models.classifiers import CNN_STUDENT, StudentConfig
-from kd.study.experiments import ANOTHER_TEACHER, FIFTH, FIFTH_RELEASE, FIRST_TRUNK_BLOCKS, SEEDS, SHIPPED, SHIPPED_LABELS_ONLY, _shape_key, headline, run_one, run_study, study, summarize, tables_markdown
+from kd.study.experiments import ANOTHER_TEACHER, FIFTH, FIFTH_RELEASE, FIRST_TRUNK_BLOCKS, SEEDS, SHIPPED, SHIPPED_LABELS_ONLY, SIXTH_RELEASE, _shape_key, headline, run_one, run_study, study, summarize, tables_markdown
 
 
 def fake_rows(accuracy_of) -> list[dict]:
@@ -40,7 +40,7 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     # the released recipes keep the epoch best on validation accuracy, as they were run; the sweeps
     # reuse the fifth release's run at its own T and alpha instead of training it again
     cnn = next(r for r in fidelity if r.method.name == third)
-    assert cnn.method.distill == replace(DISTILL, keep="val_accuracy") and cnn.key() != shipped.key()
+    assert cnn.method.distill == replace(DISTILL, stamps=False, keep="val_accuracy") and cnn.key() != shipped.key()
     assert {r.table for r in runs if r.key() == cnn.key()} == {"fidelity", "size"}
     fifth = next(r for r in fidelity if r.method.name == FIFTH_RELEASE)
     assert {r.table for r in runs if r.key() == fifth.key()} == {"fidelity", "temperature", "alpha"}
@@ -48,6 +48,16 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     assert all(r.method.student_args == FIFTH for r in sweep)
     assert sorted(r.seed for r in sweep if r.method.distill.temperature == 8.0) == list(SEEDS)
     assert {r.table for r in study(tables=("fidelity",))} == {"fidelity"}
+
+
+def test_the_shipped_row_is_the_sixth_release_and_the_stamps_and_the_rows_run_before_them_keep_their_recipe():
+    fidelity = {r.method.name: r for r in study(tables=("fidelity",)) if r.seed == SEEDS[0]}
+    sixth, shipped = fidelity[SIXTH_RELEASE].method, fidelity[SHIPPED].method
+    assert shipped.distill == replace(sixth.distill, stamps=True) and shipped.student_args == sixth.student_args
+    assert sorted(r.seed for r in study(tables=("fidelity",)) if r.method.name == SIXTH_RELEASE) == list(SEEDS)
+    # every other row that extends the shipped student one change at a time was run before the stamps
+    with_stamps = [name for name, r in fidelity.items() if r.method.distill.stamps]
+    assert with_stamps == [SHIPPED]
 
 
 def test_the_depth_frontier_rows_differ_from_the_fifth_release_only_in_its_trunk():
@@ -123,11 +133,16 @@ def test_the_table_is_read_against_two_teachers_that_differ_only_by_seed():
         row.update(ood_agreement=0.6, ood_agreement_picture=0.5)
         if row["method"] == ANOTHER_TEACHER:
             row.update(epochs=99, test_agreement=0.93, ood_agreement=0.82, ood_agreement_picture=0.74, ood_settled_share=0.7, ood_settled_share_picture=0.55)
+            row.update(stamps_agreement=0.9, stamps_agreement_picture=0.7)
         if row["method"] == SHIPPED:
-            row.update(ood_agreement_settled=0.87, ood_agreement_picture_settled=0.8)
+            row.update(ood_agreement_settled=0.87, ood_agreement_picture_settled=0.8, stamps_agreement=0.85, stamps_agreement_picture=0.6)
     tables = summarize(rows)
     line = headline(tables)
-    assert "another seed" in line and "93.0% of the test split but only 82.0% and 74.0%" in line
+    assert "another seed" in line and "93.0% of the test split but only 82.0% and 74.0% of that clip art (and 90.0% and 70.0% of the stamps)" in line
+    assert "on Tux Paint stamps it never saw (cut-out photographs and drawings), on 85.0% with their description and 60.0%" in line
+    assert "| stamps agreement | stamps agreement, picture only |" in tables_markdown(tables)
+    shipped = next(r for r in tables["fidelity"] if r["method"] == SHIPPED)
+    assert shipped["stamps_agreement"]["mean"] == pytest.approx(0.85)
     assert "(70% of pictures with their text, 55% from the picture alone), the student agrees with its teacher on 87.0% and 80.0%" in line
     # the footnote counts the students' schedules only, not the teachers'
     assert "students trained 40 epochs;" in tables_markdown(tables)

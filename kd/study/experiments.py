@@ -117,7 +117,10 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     kd = DistillConfig(temperature=DISTILL.temperature, alpha=DISTILL.alpha)
     first_recipe = DistillConfig(transfer=True, student_init="teacher")  # the first shipped student's
     # The recipe of the second to fifth releases: each kept the epoch best on validation accuracy.
-    released = replace(DISTILL, keep="val_accuracy")
+    released = replace(DISTILL, stamps=False, keep="val_accuracy")
+    # The sixth release's recipe: the shipped one before Tux Paint's stamps joined it. The rows
+    # that extend the shipped student one change at a time were run on it.
+    sixth = replace(DISTILL, stamps=False)
     long = DISTILL_TRAIN.epochs
 
     def cnn(name: str, distill: DistillConfig) -> Method:  # the first releases' picture branch
@@ -148,16 +151,18 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         # Seven blocks at 48 px (the fifth release), then what the shipped student changed, one part at a time.
         "labels only, seven blocks": Method("labels only, seven trunk blocks", labels_only, student_args=FIFTH),
         "fifth": Method(FIFTH_RELEASE, released, student_args=FIFTH),
-        "+ last": Method("fifth, kept at its last epoch (not its best on validation accuracy)", DISTILL, student_args=FIFTH),
-        "+ last, longer": Method(f"fifth, last epoch, {2 * long} epochs", DISTILL, student_args=FIFTH, epochs=2 * long),
-        "+ last, 64 px": Method("fifth, last epoch, reading 64 px pictures", DISTILL, student_args=AT_64),
+        "+ last": Method("fifth, kept at its last epoch (not its best on validation accuracy)", sixth, student_args=FIFTH),
+        "+ last, longer": Method(f"fifth, last epoch, {2 * long} epochs", sixth, student_args=FIFTH, epochs=2 * long),
+        "+ last, 64 px": Method("fifth, last epoch, reading 64 px pictures", sixth, student_args=AT_64),
         # The shipped student (StudentConfig's default shape), and itself on labels alone.
         "labels only, shipped": Method(SHIPPED_LABELS_ONLY, labels_only, epochs=long),
+        "sixth": Method(SIXTH_RELEASE, sixth, epochs=long),
+        # The shipped recipe: the sixth release + two stamps in three (the third is the stamps check).
         "shipped": Method(SHIPPED, DISTILL, epochs=long),
         # The shipped recipe reading 64 px pictures, and the same student on labels alone.
         "labels only, 64 px": Method(f"labels only, seven trunk blocks at 64 px, {long} epochs", labels_only, student_args=AT_64,
                                      epochs=long),
-        "shipped, 64 px": Method("shipped recipe, reading 64 px pictures", DISTILL, student_args=AT_64, epochs=long),
+        "shipped, 64 px": Method("shipped recipe, reading 64 px pictures", sixth, student_args=AT_64, epochs=long),
         # The frontier around the speed budget (benchmarks/trunk_speed.py times each shape).
         "four blocks": Method("fifth release, four trunk blocks", released, student_args={**FIFTH, "trunk_blocks": 4}),
         "six blocks": Method("fifth release, six trunk blocks", released, student_args={**FIFTH, "trunk_blocks": 6}),
@@ -165,23 +170,22 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         # More pictures from the same package: every picture of the transfer folders, not 60 a folder.
         "all clip art": Method("fifth release, every clip-art picture (no cap per folder)", replace(released, pictures_per_folder=0),
                                student_args=FIFTH),
-        # Pictures from another package (cut-out photographs), and more pictures in each transfer batch.
-        "+ stamps": Method("shipped recipe + Tux Paint's stamps", replace(DISTILL, stamps=True), epochs=long),
+        # More pictures in each transfer batch.
         "+ picture share": Method("shipped recipe, twice the share of pictures alone and captioned in the transfer batch",
-                                  replace(DISTILL, transfer_mix=(1.0, 0.5, 1.5, 1.0)), epochs=long),
+                                  replace(sixth, transfer_mix=(1.0, 0.5, 1.5, 1.0)), epochs=long),
         # What else the picture branch was given, each beside the shipped row at seed 0 (none moved
         # clip-art agreement past the seeds' spread): patience, width, depth and pixels beyond the
         # budgets, a heavier picture hint, more clip art.
-        "64 px, longer": Method(f"shipped recipe at 64 px, {2 * long} epochs", DISTILL, student_args=AT_64, epochs=2 * long),
-        "64 px, wider": Method("shipped recipe at 64 px, wider trained stages (192, 288): over the parameter budget", DISTILL,
+        "64 px, longer": Method(f"shipped recipe at 64 px, {2 * long} epochs", sixth, student_args=AT_64, epochs=2 * long),
+        "64 px, wider": Method("shipped recipe at 64 px, wider trained stages (192, 288): over the parameter budget", sixth,
                                student_args={**AT_64, "channels": (192, 288)}, epochs=long),
-        "ten blocks, 64 px": Method("shipped recipe, ten trunk blocks at 64 px: over the parameter budget", DISTILL,
+        "ten blocks, 64 px": Method("shipped recipe, ten trunk blocks at 64 px: over the parameter budget", sixth,
                                     student_args={**AT_64, "trunk_blocks": 10}, epochs=long),
-        "96 px": Method("shipped recipe reading 96 px pictures", DISTILL, student_args={"image_size": 96},
+        "96 px": Method("shipped recipe reading 96 px pictures", sixth, student_args={"image_size": 96},
                         epochs=long),
-        "+ picture hint 5": Method("shipped recipe, the picture hint weighted 5 (not 1)", replace(DISTILL, picture_hint=5.0),
+        "+ picture hint 5": Method("shipped recipe, the picture hint weighted 5 (not 1)", replace(sixth, picture_hint=5.0),
                                    epochs=long),
-        "120 a folder": Method("shipped recipe, 120 clip-art pictures a folder (not 60)", replace(DISTILL, pictures_per_folder=120),
+        "120 a folder": Method("shipped recipe, 120 clip-art pictures a folder (not 60)", replace(sixth, pictures_per_folder=120),
                                epochs=long),
     }
     first = seeds[:1]
@@ -201,10 +205,10 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     # (The rows of every seed first: the study runs in this order, and they are the comparison that counts.)
     add("fidelity", everything, ["another teacher"], seeds)
     add("fidelity", everything, ["labels only", "first", "second", "third", "labels only, five blocks", "fourth",
-                                 "labels only, seven blocks", "fifth", "labels only, shipped", "shipped", "labels only, 64 px",
+                                 "labels only, seven blocks", "fifth", "labels only, shipped", "sixth", "shipped", "labels only, 64 px",
                                  "shipped, 64 px"], seeds)
     add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views", "+ phrases", "+ last", "+ last, longer",
-                                 "+ last, 64 px", "four blocks", "six blocks", "eight blocks, 64 px", "all clip art", "+ stamps",
+                                 "+ last, 64 px", "four blocks", "six blocks", "eight blocks, 64 px", "all clip art",
                                  "+ picture share", "64 px, longer", "64 px, wider", "ten blocks, 64 px", "96 px", "+ picture hint 5",
                                  "120 a folder"])
     add("main", everything, ["logit KD", "KD + hint"], seeds)
@@ -236,7 +240,8 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
 
 # The fidelity table's pair the headline compares: the shipped student against itself on labels only.
 SHIPPED_LABELS_ONLY = "labels only, the shipped student (60 epochs)"
-SHIPPED = "shipped: fifth release, 60 epochs, kept at its last epoch"
+SHIPPED = "shipped: sixth release + two in three of Tux Paint's stamps"
+SIXTH_RELEASE = "sixth release: fifth, 60 epochs, kept at its last epoch"
 # The fidelity table's reference row: each seed's teacher against the next seed's (`run_one`).
 ANOTHER_TEACHER = "for scale: another seed's teacher (same backbones and emoji, another seed for its head)"
 # The fourth release's student: the trunk's first five blocks, 48 px pictures; the fifth's: seven.
@@ -304,6 +309,7 @@ def run_one(run: Run, epochs: int | None = None) -> dict:
         ood = out_of_domain({"teacher": teacher, "student": student}, "teacher", check)["student"]
         if run.seed in SEEDS and student.modalities == ("image", "text"):  # every seed's teacher decides what is settled
             extra = _on_settled(student, teacher, run, check)
+        extra.update(_on_stamps(student, teacher, dataset))
     if run.method.distill.pictures:  # which selection of transfer clip art it trained on
         extra["clipart_version"] = clipart.CLIPART_VERSION
     return _row(run, train.epochs, student, teacher, dataset, ood, start, **extra)
@@ -354,6 +360,20 @@ def _on_settled(student, teacher, run: Run, check) -> dict[str, float]:
     return out
 
 
+def _on_stamps(model, teacher, dataset) -> dict[str, float]:
+    """`model`'s agreement with `teacher` on the stamps check (`kd.data.stamps`: held-out
+    cut-out photographs and drawings), with the text and from the picture only; nothing where
+    the stamps are not installed."""
+    from kd.data import stamps
+    from kd.study.evaluate import out_of_domain
+
+    if not stamps.available():
+        return {}
+    check = stamps.check_dataset(dataset.classes, progress=False)
+    row = out_of_domain({"teacher": teacher, "model": model}, "teacher", check)["model"]
+    return {f"stamps_agreement{view}": row[name]["agreement"] for view, name in (("", "picture+text"), ("_picture", "picture")) if name in row}
+
+
 def _settled(setting: Setting, check, modalities: tuple[str, ...]):
     """(N,) bool: the check pictures every seed's teacher of `setting` answers alike."""
     import torch
@@ -383,6 +403,7 @@ def _another_teacher(run: Run) -> dict:
         # The share of clip art every seed's teacher answers alike (students' "settled" pictures).
         shares = {f"ood_settled_share{view}": _settled(run.setting, check, modalities).float().mean().item()
                   for view, modalities in CLIP_ART_VIEWS}
+        shares.update(_on_stamps(teacher, other, dataset))
     return _row(run, TEACHER_TRAIN.epochs, teacher, other, dataset, ood, start, other_seed=other_seed, **shares)
 
 
@@ -455,7 +476,9 @@ def summarize(rows: list[dict], seeds: tuple[int, ...] = SEEDS, only: tuple[str,
 
 METRICS = ("test_accuracy", "val_accuracy", "test_agreement", "ood_agreement", "ood_agreement_picture", "teacher_test_accuracy",
            # On the clip art every seed's teacher answers alike, and that clip art's share (`_settled`).
-           "ood_agreement_settled", "ood_agreement_picture_settled", "ood_settled_share", "ood_settled_share_picture")
+           "ood_agreement_settled", "ood_agreement_picture_settled", "ood_settled_share", "ood_settled_share_picture",
+           # On the stamps check (`_on_stamps`).
+           "stamps_agreement", "stamps_agreement_picture")
 
 
 def headline(tables: dict) -> str | None:
@@ -478,13 +501,23 @@ def headline(tables: dict) -> str | None:
             f"their text and {shipped['ood_agreement_picture']['mean']:.1%} from the picture alone "
             f"(labels only: {labels['ood_agreement']['mean']:.1%} and {labels['ood_agreement_picture']['mean']:.1%})"
         )
+    if "stamps_agreement" in shipped:
+        line += (
+            f"; on Tux Paint stamps it never saw (cut-out photographs and drawings), on {shipped['stamps_agreement']['mean']:.1%} "
+            f"with their description and {shipped['stamps_agreement_picture']['mean']:.1%} from the picture alone"
+        )
+        if "stamps_agreement" in labels:
+            line += f" (labels only: {labels['stamps_agreement']['mean']:.1%} and {labels['stamps_agreement_picture']['mean']:.1%})"
     other = rows.get(ANOTHER_TEACHER)
     if other and "ood_agreement" in other:
         line += (
             f". For scale, a teacher agrees with the teacher of another seed (the same backbones and emoji, another seed for "
             f"its head) on {other['test_agreement']['mean']:.1%} of the test split but only {other['ood_agreement']['mean']:.1%} "
-            f"and {other['ood_agreement_picture']['mean']:.1%} of that clip art: out of domain, much of a teacher's answer is its seed's"
+            f"and {other['ood_agreement_picture']['mean']:.1%} of that clip art"
         )
+        if "stamps_agreement" in other:
+            line += f" (and {other['stamps_agreement']['mean']:.1%} and {other['stamps_agreement_picture']['mean']:.1%} of the stamps)"
+        line += ": out of domain, much of a teacher's answer is its seed's"
         if "ood_agreement_settled" in shipped and "ood_settled_share" in other:
             line += (
                 f". On the clip art every seed's teacher answers alike ({other['ood_settled_share']['mean']:.0%} of pictures with "
@@ -516,8 +549,10 @@ def tables_markdown(tables: dict) -> str:
         if not rows:
             continue
         ood = any("ood_agreement" in r for r in rows)
+        on_stamps = any("stamps_agreement" in r for r in rows)
         columns = ["setting", "student", "method", "params", "test acc", "val acc", "agreement"]
         columns += ["clip art agreement", "clip art agreement, picture only"] if ood else []
+        columns += ["stamps agreement", "stamps agreement, picture only"] if on_stamps else []
         columns += ["teacher test acc", "seeds"]
         parts += ["", f"#### {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         for r in rows:
@@ -526,6 +561,8 @@ def tables_markdown(tables: dict) -> str:
             if ood:
                 mark = " †" if r.get("clip_art_with_check_copies") else ""
                 cells += [_pm(r[m]) + mark if m in r else "–" for m in ("ood_agreement", "ood_agreement_picture")]
+            if on_stamps:
+                cells += [_pm(r[m]) if m in r else "–" for m in ("stamps_agreement", "stamps_agreement_picture")]
             cells += [_pm(r["teacher_test_accuracy"]), str(len(r["seeds"]))]
             parts.append("| " + " | ".join(cells) + " |")
     if any(r.get("clip_art_with_check_copies") for rows in tables.values() for r in rows):
