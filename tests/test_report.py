@@ -27,6 +27,9 @@ def test_report_rewrites_only_what_lies_between_its_markers(tmp_path):
     written = readme.read_text()
     assert written.startswith("intro\n") and "middle\n" in written and written.endswith("end\n")
     assert "\nold\n" not in written and "old study" not in written and "#### What each part of the recipe buys" in written and "| `teacher` |" in written
+    # both out-of-domain checks the shipped metrics hold, each with the sentence that says what it is
+    assert "clip art: agree (picture + text / picture)" in written and "stamps: agree (picture + text / picture)" in written
+    assert "Stamps (out of domain): " in written and "of Tux Paint stamps it never saw" in written
 
 
 

@@ -34,7 +34,7 @@ def reevaluated():
 def test_metrics_json_has_every_model_and_field(shipped):
     assert set(shipped["models"]) == set(layout.SHIPPED) | set(layout.EXPORTED)
     fields = {"accuracy", "macro_f1", "agreement", "kl_to_teacher", "ece", "params", "size_mb",
-              "latency_ms_p50", "latency_ms_p95", "throughput_per_s", "out_of_domain"}
+              "latency_ms_p50", "latency_ms_p95", "throughput_per_s", "out_of_domain", "out_of_domain_stamps"}
     for row in shipped["models"].values():
         assert fields <= set(row)
     assert shipped["settings"]["threads"] >= 1 and shipped["dataset"]["split"] == "test"
@@ -48,9 +48,10 @@ def test_shipped_checkpoints_reevaluate_to_metrics_json(shipped, reevaluated):
         assert again["accuracy"] == pytest.approx(row["accuracy"], abs=0.01), name
         assert again["agreement"] == pytest.approx(row["agreement"], abs=0.01), name
         assert again["params"] == row["params"]
-        for view, scores in row["out_of_domain"].items():
-            if view != "examples":
-                assert again["out_of_domain"][view]["agreement"] == pytest.approx(scores["agreement"], abs=0.01), (name, view)
+        for check in ("out_of_domain", "out_of_domain_stamps"):
+            for view, scores in row[check].items():
+                if view != "examples":
+                    assert again[check][view]["agreement"] == pytest.approx(scores["agreement"], abs=0.01), (name, check, view)
 
 
 def test_student_is_20x_smaller_and_10x_faster(shipped, reevaluated):
@@ -65,7 +66,9 @@ def test_the_shipped_student_learned_more_from_the_teacher_than_from_labels(reev
     student, scratch = reevaluated["models"][layout.STUDENT], reevaluated["models"][layout.SCRATCH]
     assert student["accuracy"] - scratch["accuracy"] >= 0.03
     assert student["agreement"] > scratch["agreement"]
-    assert student["out_of_domain"]["picture"]["agreement"] > scratch["out_of_domain"]["picture"]["agreement"]
+    for check in ("out_of_domain", "out_of_domain_stamps"):
+        for view in ("picture+text", "picture"):
+            assert student[check][view]["agreement"] > scratch[check][view]["agreement"], (check, view)
 
 
 def test_the_teachers_recorded_answers_match_the_shipped_teacher_and_the_data_built_here():

@@ -197,8 +197,8 @@ def card(progress: bool = False) -> str:
         f"## Tux Paint stamps ({PACKAGE} {_version()}, {LICENSE})\n"
         f"Transfer pictures (unlabelled, at most {PER_FOLDER} per folder, captioned with their descriptions): "
         f"{len(transfer)} from {len(set(transfer.folders))} folders, less any copy of a check picture.\n"
-        f"Out-of-domain check (never trained on; one stamp in {round(1 / CHECK_SHARE)} by file name, where its folder "
-        f"names a category; kd/data/stamps.py FOLDER_CATEGORIES): {len(check)} stamps of {len(set(check.folders))} folders: "
+        f"Out-of-domain check (never trained on; {CHECK_SHARE:.0%} of the stamps whose folder names a category, "
+        f"picked by file name; kd/data/stamps.py FOLDER_CATEGORIES): {len(check)} stamps of {len(set(check.folders))} folders: "
         + ", ".join(f"{label} {n}" for label, n in sorted(counts.items()))
         + "."
     )

@@ -155,8 +155,8 @@ def out_of_domain_checks(data: DataConfig, classes: list[str], progress: bool = 
     if stamps.available():
         check = stamps.check_dataset(classes, data.image_size, progress=progress)
         checks["out_of_domain_stamps"] = (
-            check, f"{len(check)} Tux Paint stamps (cut-out photographs and drawings; one in "
-                   f"{round(1 / stamps.CHECK_SHARE)} by file name, labelled by folder: kd/data/stamps.py), never used in training")
+            check, f"{len(check)} Tux Paint stamps (cut-out photographs and drawings; {stamps.CHECK_SHARE:.0%} of the stamps, "
+                   "picked by file name and labelled by folder: kd/data/stamps.py), never used in training")
     return checks
 
 

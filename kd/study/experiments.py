@@ -162,7 +162,7 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         # The shipped recipe reading 64 px pictures, and the same student on labels alone.
         "labels only, 64 px": Method(f"labels only, seven trunk blocks at 64 px, {long} epochs", labels_only, student_args=AT_64,
                                      epochs=long),
-        "shipped, 64 px": Method("shipped recipe, reading 64 px pictures", sixth, student_args=AT_64, epochs=long),
+        "shipped, 64 px": Method("sixth release, reading 64 px pictures", sixth, student_args=AT_64, epochs=long),
         # The frontier around the speed budget (benchmarks/trunk_speed.py times each shape).
         "four blocks": Method("fifth release, four trunk blocks", released, student_args={**FIFTH, "trunk_blocks": 4}),
         "six blocks": Method("fifth release, six trunk blocks", released, student_args={**FIFTH, "trunk_blocks": 6}),
@@ -171,21 +171,21 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         "all clip art": Method("fifth release, every clip-art picture (no cap per folder)", replace(released, pictures_per_folder=0),
                                student_args=FIFTH),
         # More pictures in each transfer batch.
-        "+ picture share": Method("shipped recipe, twice the share of pictures alone and captioned in the transfer batch",
+        "+ picture share": Method("sixth release, twice the share of pictures alone and captioned in the transfer batch",
                                   replace(sixth, transfer_mix=(1.0, 0.5, 1.5, 1.0)), epochs=long),
         # What else the picture branch was given, each beside the shipped row at seed 0 (none moved
         # clip-art agreement past the seeds' spread): patience, width, depth and pixels beyond the
         # budgets, a heavier picture hint, more clip art.
-        "64 px, longer": Method(f"shipped recipe at 64 px, {2 * long} epochs", sixth, student_args=AT_64, epochs=2 * long),
-        "64 px, wider": Method("shipped recipe at 64 px, wider trained stages (192, 288): over the parameter budget", sixth,
+        "64 px, longer": Method(f"sixth release at 64 px, {2 * long} epochs", sixth, student_args=AT_64, epochs=2 * long),
+        "64 px, wider": Method("sixth release at 64 px, wider trained stages (192, 288): over the parameter budget", sixth,
                                student_args={**AT_64, "channels": (192, 288)}, epochs=long),
-        "ten blocks, 64 px": Method("shipped recipe, ten trunk blocks at 64 px: over the parameter budget", sixth,
+        "ten blocks, 64 px": Method("sixth release, ten trunk blocks at 64 px: over the parameter budget", sixth,
                                     student_args={**AT_64, "trunk_blocks": 10}, epochs=long),
-        "96 px": Method("shipped recipe reading 96 px pictures", sixth, student_args={"image_size": 96},
+        "96 px": Method("sixth release reading 96 px pictures", sixth, student_args={"image_size": 96},
                         epochs=long),
-        "+ picture hint 5": Method("shipped recipe, the picture hint weighted 5 (not 1)", replace(sixth, picture_hint=5.0),
+        "+ picture hint 5": Method("sixth release, the picture hint weighted 5 (not 1)", replace(sixth, picture_hint=5.0),
                                    epochs=long),
-        "120 a folder": Method("shipped recipe, 120 clip-art pictures a folder (not 60)", replace(sixth, pictures_per_folder=120),
+        "120 a folder": Method("sixth release, 120 clip-art pictures a folder (not 60)", replace(sixth, pictures_per_folder=120),
                                epochs=long),
     }
     first = seeds[:1]
