@@ -572,8 +572,9 @@ the teacher's text network makes of each word; everything else starts from rando
 was then trained to imitate the teacher, and a little to get the right answer too: this is
 *knowledge distillation* (the technical name of this student is `student`). It imitated the
 teacher not only on the training emoji but on 50,000 common English words, on clip art that
-is not emoji and on altered copies of both (new backgrounds, crops, colours, blur): a student
-only follows its teacher where it has seen the teacher at work.
+is not emoji, on cut-out photos of everyday things (Tux Paint's stamps) and on altered copies
+of all of them (new backgrounds, crops, colours, blur): a student only follows its teacher
+where it has seen the teacher at work.
 
 **A soft label** is a model's whole answer, not just its top pick: "90% food, 6% animal,
 4% object". The student learns from the teacher's, which carry more than the right answer
@@ -603,7 +604,9 @@ re-draws the answers: no model runs again.
   taught by the same teacher) answer too, from what they can read; your own student joins them
   once you have trained one.
 - The *Results* tab shows how every model did on emoji none of them saw in training (the
-  *test split*), and on clip art from folders never used in training; *agreement* is how often
+  *test split*), on clip art from folders never used in training, and on *cut-out photos*
+  (Tux Paint's stamps: photographs and some drawings of everyday things, each with a one-line
+  description) never used in training either; *agreement* is how often
   a model picks the teacher's category. The *same student, labels only* learned from the true
   categories alone, without the teacher: the gap between it and the student is what the teacher
   taught.

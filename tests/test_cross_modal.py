@@ -143,9 +143,9 @@ def test_the_results_table_shows_each_model_on_the_modalities_it_reads():
          "distilled at T = 4, alpha = 0.9, transfer set of words, clip art, augmented views, "
          "word vectors distilled from the teacher to start, 100% of labels"),
         ({"kind": "student", "distill": {"alpha": 0.9, "temperature": 4.0, "transfer": True, "phrases": 50_000, "pictures": True,
-                                         "views": 1, "captions": True}, "train": {"label_fraction": 1.0}},
-         "distilled at T = 4, alpha = 0.9, transfer set of words, phrases, clip art, augmented views, captioned pictures, "
-         "100% of labels"),
+                                         "stamps": True, "views": 1, "captions": True}, "train": {"label_fraction": 1.0}},
+         "distilled at T = 4, alpha = 0.9, transfer set of words, phrases, clip art, cut-out photos, augmented views, "
+         "captioned pictures, 100% of labels"),
         ({"kind": "student", "model_args": {"modalities": ["image"]}, "distill": {"alpha": 0.9, "temperature": 4.0},
           "train": {"label_fraction": 1.0}},
          "distilled at T = 4, alpha = 0.9, picture only, 100% of labels"),

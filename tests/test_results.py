@@ -99,7 +99,7 @@ def test_the_headline_says_smaller_faster_and_how_often_the_student_follows():
     del m["models"]["student_scratch"]["out_of_domain_stamps"]  # a check a model was not measured on is left out
     line = results.headline(m)
     assert line.startswith("The student is 27x smaller and 20x faster")
-    assert "picks the teacher's answer for 87% of emoji it has never seen (70% of clip art, 84% of stamps)" in line
+    assert "picks the teacher's answer for 87% of emoji it has never seen (70% of clip art, 84% of cut-out photos)" in line
     assert line.endswith("the same student taught by labels alone: 73% (44% of clip art).")
     assert results.headline({"models": {}}) == ""
 

@@ -107,9 +107,9 @@ def results_frame(metrics: dict) -> pd.DataFrame:
             # Pictures from a source never trained on (kd.data.clipart): does it still follow the teacher?
             "clip art agreement (picture + text)": _score(m.get("out_of_domain", {}).get("picture+text", {}).get("agreement")),
             "clip art agreement (picture only)": _score(m.get("out_of_domain", {}).get("picture", {}).get("agreement")),
-            # Tux Paint stamps never trained on (kd.data.stamps): cut-out photographs and drawings.
-            "stamps agreement (picture + text)": _score(m.get("out_of_domain_stamps", {}).get("picture+text", {}).get("agreement")),
-            "stamps agreement (picture only)": _score(m.get("out_of_domain_stamps", {}).get("picture", {}).get("agreement")),
+            # Tux Paint stamps never trained on (kd.data.stamps): cut-out photographs, some drawings.
+            "cut-out photo agreement (picture + text)": _score(m.get("out_of_domain_stamps", {}).get("picture+text", {}).get("agreement")),
+            "cut-out photo agreement (picture only)": _score(m.get("out_of_domain_stamps", {}).get("picture", {}).get("agreement")),
             "KL to teacher": f"{m['kl_to_teacher']:.3f}",
             "ECE": f"{m['ece']:.3f}",
             "parameters": f"{m['params'] / 1e6:.2f} M",
@@ -123,7 +123,7 @@ def results_frame(metrics: dict) -> pd.DataFrame:
 
 def headline(metrics: dict) -> str:
     """The one sentence the demo leads with: how much smaller and faster the student is, how
-    often it picks the teacher's answer on emoji it never saw (and on clip art and stamps), against the
+    often it picks the teacher's answer on emoji it never saw (and on clip art and cut-out photos), against the
     same student taught by labels alone. '' when the metrics lack a model it needs."""
     models = metrics.get("models", {})
     teacher, student, scratch = (models.get(n) for n in (layout.TEACHER, layout.STUDENT, layout.SCRATCH))
@@ -140,9 +140,9 @@ def headline(metrics: dict) -> str:
 
 
 def _beyond(model: dict) -> str:
-    """' (75% of clip art, 84% of stamps)': agreement with the teacher, picture + text, on each
+    """' (75% of clip art, 84% of cut-out photos)': agreement with the teacher, picture + text, on each
     out-of-domain check the metrics hold; '' where they hold none."""
-    checks = (("out_of_domain", "clip art"), ("out_of_domain_stamps", "stamps"))
+    checks = (("out_of_domain", "clip art"), ("out_of_domain_stamps", "cut-out photos"))
     parts = [f"{model[key]['picture+text']['agreement']:.0%} of {name}" for key, name in checks
              if "picture+text" in model.get(key, {})]
     return f" ({', '.join(parts)})" if parts else ""
@@ -165,7 +165,8 @@ def training_summary(config: dict) -> str:
         else:
             parts = [f"distilled at T = {distill.get('temperature', 1):g}, alpha = {distill.get('alpha', 0):g}"]
             transfer = [what for key, what in (("transfer", "words"), ("phrases", "phrases"), ("pictures", "clip art"),
-                                               ("views", "augmented views"), ("captions", "captioned pictures"))
+                                               ("stamps", "cut-out photos"), ("views", "augmented views"),
+                                               ("captions", "captioned pictures"))
                         if distill.get(key)]
             if transfer:
                 parts.append("transfer set of " + ", ".join(transfer))
