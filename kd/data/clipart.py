@@ -154,7 +154,7 @@ def check_dataset(classes: list[str], image_size: int = 72, progress: bool = Tru
     check = load("check", image_size, progress)
     source = {"name": "Open Clip Art Library", "provides": "held-out clip-art folders", "package": PACKAGE, "version": version(),
               "license": LICENSE, "attribution": "", "url": ""}
-    return check_set(check.images, check.texts, check.labels, check.folders, classes, "openclipart", source)
+    return check_set(check, classes, "openclipart", source)
 
 
 def load(part: str, image_size: int = 72, progress: bool = True, per_folder: int = PER_FOLDER) -> Clipart:

@@ -114,11 +114,12 @@ class MultimodalDataset:
         }
 
 
-def check_set(images: torch.Tensor, texts: list[str], labels: list[str], folders: list[str], classes: list[str], name: str,
-              source: dict) -> MultimodalDataset:
-    """An out-of-domain check set (`kd.data.clipart`, `kd.data.stamps`) as a dataset: every
-    example in the "test" split, labelled with `classes` (the emoji categories its folders were
-    mapped to), grouped by folder; `ValueError` if a label is not one of `classes`."""
+def check_set(check, classes: list[str], name: str, source: dict) -> MultimodalDataset:
+    """An out-of-domain check set (`kd.data.clipart` or `kd.data.stamps`, loaded: its images,
+    texts, labels and folders) as a dataset: every example in the "test" split, labelled with
+    `classes` (the emoji categories its folders were mapped to), grouped by folder; `ValueError`
+    if a label is not one of `classes`."""
+    images, texts, labels, folders = check.images, check.texts, check.labels, check.folders
     missing = sorted(set(labels) - set(classes))
     if missing:
         raise ValueError(f"the {name} check is labelled with emoji categories; these are not classes here: {missing}")

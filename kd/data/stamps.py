@@ -31,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from kd import cache
+from kd.data import clipart
 from kd.data.images import SAME_PICTURE, ImageError, copies_of, load_canonical
 
 ROOTS = ("/usr/share/tuxpaint/stamps",)
@@ -129,8 +130,6 @@ def load(part: str, image_size: int = 72, progress: bool = True) -> Stamps:
     picture) or "transfer" (the rest, unlabelled, less any copy of a check picture of either
     package); at most `PER_FOLDER` stamps a folder (picked by a hash of the file name) before
     the split. Cached on disk after the first build."""
-    from kd.data import clipart
-
     if part not in ("check", "transfer"):
         raise ValueError(f"part must be 'check' or 'transfer', not {part!r}")
     base = root()
@@ -174,15 +173,9 @@ def check_dataset(classes: list[str], image_size: int = 72, progress: bool = Tru
     from kd.data.dataset import check_set
 
     check = load("check", image_size, progress)
-    source = {"name": "Tux Paint stamps", "provides": "held-out stamps (one in three)", "package": PACKAGE, "version": _version(),
-              "license": LICENSE, "attribution": "", "url": ""}
-    return check_set(check.images, check.texts, check.labels, check.folders, classes, "tuxpaint", source)
-
-
-def _version() -> str:
-    from kd.data import clipart
-
-    return clipart.debian_version(PACKAGE)
+    source = {"name": "Tux Paint stamps", "provides": "held-out stamps (one in three)", "package": PACKAGE,
+              "version": clipart.debian_version(PACKAGE), "license": LICENSE, "attribution": "", "url": ""}
+    return check_set(check, classes, "tuxpaint", source)
 
 
 def card(progress: bool = False) -> str:
@@ -194,7 +187,7 @@ def card(progress: bool = False) -> str:
     for label in check.labels:
         counts[label] += 1
     return (
-        f"## Tux Paint stamps ({PACKAGE} {_version()}, {LICENSE})\n"
+        f"## Tux Paint stamps ({PACKAGE} {clipart.debian_version(PACKAGE)}, {LICENSE})\n"
         f"Transfer pictures (unlabelled, at most {PER_FOLDER} per folder, captioned with their descriptions): "
         f"{len(transfer)} from {len(set(transfer.folders))} folders, less any copy of a check picture.\n"
         f"Out-of-domain check (never trained on; {CHECK_SHARE:.0%} of the stamps whose folder names a category, "

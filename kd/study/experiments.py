@@ -116,11 +116,11 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     labels_only = SCRATCH
     kd = DistillConfig(temperature=DISTILL.temperature, alpha=DISTILL.alpha)
     first_recipe = DistillConfig(transfer=True, student_init="teacher")  # the first shipped student's
-    # The recipe of the second to fifth releases: each kept the epoch best on validation accuracy.
-    released = replace(DISTILL, stamps=False, keep="val_accuracy")
     # The sixth release's recipe: the shipped one before Tux Paint's stamps joined it. The rows
     # that extend the shipped student one change at a time were run on it.
     sixth = replace(DISTILL, stamps=False)
+    # The recipe of the second to fifth releases: each kept the epoch best on validation accuracy.
+    released = replace(sixth, keep="val_accuracy")
     long = DISTILL_TRAIN.epochs
 
     def cnn(name: str, distill: DistillConfig) -> Method:  # the first releases' picture branch
@@ -154,10 +154,10 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         "+ last": Method("fifth, kept at its last epoch (not its best on validation accuracy)", sixth, student_args=FIFTH),
         "+ last, longer": Method(f"fifth, last epoch, {2 * long} epochs", sixth, student_args=FIFTH, epochs=2 * long),
         "+ last, 64 px": Method("fifth, last epoch, reading 64 px pictures", sixth, student_args=AT_64),
-        # The shipped student (StudentConfig's default shape), and itself on labels alone.
+        # The shipped student (StudentConfig's default shape) on labels alone, the sixth release's
+        # recipe, and the shipped recipe: the sixth + two stamps in three (the third is the stamps check).
         "labels only, shipped": Method(SHIPPED_LABELS_ONLY, labels_only, epochs=long),
         "sixth": Method(SIXTH_RELEASE, sixth, epochs=long),
-        # The shipped recipe: the sixth release + two stamps in three (the third is the stamps check).
         "shipped": Method(SHIPPED, DISTILL, epochs=long),
         # The shipped recipe reading 64 px pictures, and the same student on labels alone.
         "labels only, 64 px": Method(f"labels only, seven trunk blocks at 64 px, {long} epochs", labels_only, student_args=AT_64,
