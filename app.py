@@ -561,9 +561,9 @@ ABOUT = """
 ## What you are looking at
 
 **The teacher** is a large model: two networks pretrained by others on millions of pictures and
-sentences (EfficientNet-Lite0 for pictures, all-MiniLM-L6-v2 for text) and a small part we
-trained on top to name an emoji's category: smileys, animals, food, flags, and so on. It is
-accurate, but big and slow.
+sentences (EfficientNet-Lite0 for pictures, all-MiniLM-L6-v2 for text) and five small parts we
+trained on top, each on its own, to name an emoji's category: smileys, animals, food, flags, and
+so on; the teacher's answer is the average of their five. It is accurate, but big and slow.
 
 **The student** is a much smaller and faster model (the line at the top says by how much). It
 looks at a picture through the first few layers of the teacher's picture network, kept as they

@@ -1,7 +1,7 @@
 """`python -m kd <command>`: the project's jobs from the terminal.
 
     data           print the dataset card (counts per style, class and split; licences)
-    train-teacher  train the teacher's fusion head on frozen pretrained features
+    train-teacher  train the teacher's fusion heads on frozen pretrained features
     distill        train a student from the teacher (--alpha 0: on labels alone)
     evaluate       evaluate every checkpoint in a folder; --json writes the metrics
     reproduce      all of the above, from nothing to checkpoints/ and metrics.json
@@ -30,7 +30,7 @@ from kd.data.images import ImageError
 from kd.layout import Layout
 from kd.models.backbones import BackboneError
 from kd.models.checkpoint import CheckpointError, load_checkpoint
-from kd.models.classifiers import CNN_STUDENT, IMAGE_ENCODERS, MODELS, StudentConfig
+from kd.models.classifiers import CNN_STUDENT, IMAGE_ENCODERS, MODELS, StudentConfig, TeacherConfig
 from kd.models.compress import INITS
 from kd.training import distributed
 from kd.training.train import ResumeError
@@ -89,9 +89,15 @@ def cmd_data(a: argparse.Namespace) -> int:
 def cmd_train_teacher(a: argparse.Namespace) -> int:
     from kd.study.pipeline import train_teacher
 
-    _, info = train_teacher(_data_config(a), _train_config(a), model=a.model, out=a.out, resume=a.resume)
-    best = max(r["val_accuracy"] for r in info["history"])
-    print(f"saved {a.model} to {a.out}: best val accuracy {best:.3f} in {info['train_seconds']:.0f} s")
+    if a.heads is not None and (MODELS[a.model].config_class is not TeacherConfig or a.heads < 1):
+        print(f"error: --heads {a.heads}: {a.model} takes one or more fusion heads" if a.heads < 1 else
+              f"error: --heads: {a.model} has no fusion heads", file=sys.stderr)
+        return 2
+    heads = {"heads": a.heads} if a.heads is not None else {}
+    _, info = train_teacher(_data_config(a), _train_config(a), model=a.model, out=a.out, resume=a.resume, **heads)
+    best = info.get("heads_val_accuracy") or [max(r["val_accuracy"] for r in info["history"])]
+    print(f"saved {a.model} to {a.out}: best val accuracy {', '.join(f'{b:.3f}' for b in best)} "
+          f"({'one per head' if len(best) > 1 else 'its head'}) in {info['train_seconds']:.0f} s")
     return 0
 
 
@@ -210,10 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(p)
     p.set_defaults(run=cmd_data)
 
-    p = sub.add_parser("train-teacher", help="train the teacher's fusion head")
+    p = sub.add_parser("train-teacher", help="train the teacher's fusion heads")
     _data_args(p)
     _train_args(p, TEACHER_TRAIN)
     p.add_argument("--model", default="teacher", choices=[n for n, s in MODELS.items() if s.kind == "teacher"])
+    p.add_argument("--heads", type=int, default=None,
+                   help=f"fusion heads, each trained on its own seed, answering with their mean (default: the model's; "
+                        f"{TeacherConfig.heads} for teacher)")
     p.add_argument("--out", default=str(Layout().teacher))
     p.set_defaults(run=cmd_train_teacher)
 

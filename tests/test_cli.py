@@ -54,3 +54,11 @@ def test_bad_csv_rows_are_listed_by_the_cli(tmp_path):
     (tmp_path / "data.csv").write_text("image,text,label\nmissing.png,hello,a\n")
     result = run_kd("data", "--source", str(tmp_path / "data.csv"))
     assert result.returncode == 2 and "line 2: image file not found: missing.png" in result.stderr
+
+
+def test_heads_that_a_teacher_cannot_have_are_a_clear_error(tmp_path):
+    for args, message in ((("--model", "mlp_teacher", "--heads", "3"), "mlp_teacher has no fusion heads"),
+                          (("--heads", "0"), "takes one or more fusion heads")):
+        result = run_kd("train-teacher", *args, "--out", str(tmp_path / "teacher"))
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+        assert not (tmp_path / "teacher").exists()

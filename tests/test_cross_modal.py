@@ -133,6 +133,8 @@ def test_the_results_table_shows_each_model_on_the_modalities_it_reads():
     [
         ({"kind": "teacher", "train": {"label_fraction": 1.0}, "history": [{}] * 40},
          "head trained on frozen pretrained encoders, 100% of labels, 40 epochs"),
+        ({"kind": "teacher", "model_args": {"heads": 5}, "train": {"label_fraction": 1.0}, "history": [{}] * 40},
+         "5 heads, their answers averaged, trained on frozen pretrained encoders, 100% of labels, 40 epochs"),
         ({"kind": "student", "distill": {"alpha": 0.0, "student_init": "random"}, "train": {"label_fraction": 1.0}},
          "labels only, 100% of labels"),
         ({"kind": "student", "distill": {"alpha": 0.9, "temperature": 4.0, "transfer": True, "student_init": "teacher"},

@@ -4,10 +4,11 @@ import json
 from dataclasses import replace
 
 import pytest
+from conftest import ROOT
 
 from kd.config import DISTILL, DISTILL_TRAIN, SCRATCH
-from kd.models.classifiers import CNN_STUDENT, StudentConfig
-from kd.study.experiments import ANOTHER_TEACHER, FIFTH, FIFTH_RELEASE, FIRST_TRUNK_BLOCKS, SEEDS, SHIPPED, SHIPPED_LABELS_ONLY, SIXTH_RELEASE, _shape_key, headline, run_one, run_study, study, summarize, tables_markdown
+from kd.models.classifiers import CNN_STUDENT, StudentConfig, TeacherConfig
+from kd.study.experiments import ANOTHER_TEACHER, FIFTH, FIFTH_RELEASE, FIRST_TRUNK_BLOCKS, SEEDS, SEVENTH_RELEASE, SHIPPED, SHIPPED_LABELS_ONLY, SHIPPED_SETTING, SIXTH_RELEASE, _shape_key, headline, run_one, run_study, study, summarize, tables_markdown
 
 
 def fake_rows(accuracy_of) -> list[dict]:
@@ -24,15 +25,20 @@ def fake_rows(accuracy_of) -> list[dict]:
 
 def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     runs = study()
-    fidelity = [r for r in runs if r.table == "fidelity"]
+    fidelity = [r for r in runs if r.table == "fidelity" and r.setting.name == "all labels"]
+    five_heads = [r for r in runs if r.table == "fidelity" and r.setting.name == SHIPPED_SETTING]
+    # the headline's rows, taught by teachers of five heads as the shipped student is
+    assert [(r.method.name, r.seed) for r in five_heads] == [(m, s) for m in (ANOTHER_TEACHER, SHIPPED_LABELS_ONLY, SHIPPED) for s in SEEDS]
+    assert {r.setting.teacher_heads for r in five_heads} == {TeacherConfig.heads} and TeacherConfig.heads > 1
+    assert {r.setting.teacher_heads for r in runs if r.setting.name != SHIPPED_SETTING} == {1}
     third = "third release: all of the above"
     fourth = "fourth release: third + the teacher's first five blocks in the picture branch"
     for name in ("labels only", "first recipe: init + KD + vocabulary words", third, "labels only, five trunk blocks", fourth,
-                 SHIPPED_LABELS_ONLY, SHIPPED):
+                 SHIPPED_LABELS_ONLY, SEVENTH_RELEASE):
         assert sorted(r.seed for r in fidelity if r.method.name == name) == list(SEEDS), name
     one_part = [r for r in fidelity if r.method.name.startswith("first +")]
     assert len(one_part) == 5 and all(r.seed == SEEDS[0] for r in one_part)
-    shipped = next(r for r in fidelity if r.method.name == SHIPPED)
+    shipped = next(r for r in five_heads if r.method.name == SHIPPED)
     # today's student, as shipped: its recipe, its shape and its schedule
     assert shipped.method.distill == DISTILL and shipped.method.student_args == {} and shipped.method.epochs == DISTILL_TRAIN.epochs
     baseline = next(r for r in fidelity if r.method.name == SHIPPED_LABELS_ONLY)
@@ -50,14 +56,30 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     assert {r.table for r in study(tables=("fidelity",))} == {"fidelity"}
 
 
-def test_the_shipped_row_is_the_sixth_release_and_the_stamps_and_the_rows_run_before_them_keep_their_recipe():
-    fidelity = {r.method.name: r for r in study(tables=("fidelity",)) if r.seed == SEEDS[0]}
-    sixth, shipped = fidelity[SIXTH_RELEASE].method, fidelity[SHIPPED].method
-    assert shipped.distill == replace(sixth.distill, stamps=True) and shipped.student_args == sixth.student_args
+def test_the_shipped_row_is_the_seventh_release_from_a_teacher_of_five_heads_and_earlier_rows_keep_their_recipe():
+    runs = [r for r in study(tables=("fidelity",)) if r.seed == SEEDS[0]]
+    fidelity = {r.method.name: r for r in runs if r.setting.name == "all labels"}
+    sixth, seventh = fidelity[SIXTH_RELEASE].method, fidelity[SEVENTH_RELEASE].method
+    assert seventh.distill == replace(sixth.distill, stamps=True) and seventh.student_args == sixth.student_args
+    shipped = next(r for r in runs if r.method.name == SHIPPED)
+    assert shipped.method == replace(seventh, name=SHIPPED) and shipped.setting.teacher_heads == TeacherConfig.heads
+    assert shipped.key() != fidelity[SEVENTH_RELEASE].key()  # the same recipe, another teacher: another run
     assert sorted(r.seed for r in study(tables=("fidelity",)) if r.method.name == SIXTH_RELEASE) == list(SEEDS)
     # every other row that extends the shipped student one change at a time was run before the stamps
     with_stamps = [name for name, r in fidelity.items() if r.method.distill.stamps]
-    assert with_stamps == [SHIPPED]
+    assert with_stamps == [SEVENTH_RELEASE]
+
+
+def test_runs_of_teachers_of_one_head_keep_their_keys():
+    """Recorded before teachers had several heads, their keys do not name the heads; the rows of
+    five-head teachers' runs do."""
+    runs = study(tables=("fidelity",))
+    seventh = next(r for r in runs if r.method.name == SEVENTH_RELEASE)
+    shipped = next(r for r in runs if r.method.name == SHIPPED)
+    assert "teacher_heads" not in json.loads(seventh.key())[0]
+    assert json.loads(shipped.key())[0]["teacher_heads"] == TeacherConfig.heads
+    recorded = {json.loads(line)["key"] for line in (ROOT / "experiments" / "runs.jsonl").read_text().splitlines()}
+    assert seventh.key() in recorded
 
 
 def test_the_depth_frontier_rows_differ_from_the_fifth_release_only_in_its_trunk():
@@ -112,7 +134,9 @@ def test_summarize_averages_over_seeds_in_the_study_order():
         row.update(ood_agreement=0.6, ood_agreement_picture=0.5)
     tables = summarize(rows)
     fidelity = tables["fidelity"]
-    assert [r["method"] for r in fidelity[:3]] == [ANOTHER_TEACHER, "labels only", "first recipe: init + KD + vocabulary words"]
+    assert [(r["setting"], r["method"]) for r in fidelity[:5]] == [
+        (SHIPPED_SETTING, ANOTHER_TEACHER), (SHIPPED_SETTING, SHIPPED_LABELS_ONLY), (SHIPPED_SETTING, SHIPPED),
+        ("all labels", ANOTHER_TEACHER), ("all labels", "labels only")]
     labels = fidelity[1]
     assert labels["seeds"] == [0, 1, 2]
     assert labels["test_accuracy"]["mean"] == pytest.approx(0.71)
@@ -126,7 +150,7 @@ def test_summarize_averages_over_seeds_in_the_study_order():
 def test_the_table_is_read_against_two_teachers_that_differ_only_by_seed():
     """The reference row pairs each seed's teacher with the next seed's; the headline says how
     far they agree and how closely the student follows where every seed's teacher answers alike."""
-    reference = [r for r in study(tables=("fidelity",)) if r.method.name == ANOTHER_TEACHER]
+    reference = [r for r in study(tables=("fidelity",)) if r.method.name == ANOTHER_TEACHER and r.setting.name == SHIPPED_SETTING]
     assert sorted(r.seed for r in reference) == list(SEEDS) and {r.method.student for r in reference} == {"teacher"}
     rows = fake_rows(lambda run: 0.8)
     for row in rows:
@@ -138,7 +162,7 @@ def test_the_table_is_read_against_two_teachers_that_differ_only_by_seed():
             row.update(ood_agreement_settled=0.87, ood_agreement_picture_settled=0.8, stamps_agreement=0.85, stamps_agreement_picture=0.6)
     tables = summarize(rows)
     line = headline(tables)
-    assert "another seed" in line and "93.0% of the test split but only 82.0% and 74.0% of that clip art (and 90.0% and 70.0% of the stamps)" in line
+    assert "another seed" in line and "93.0% of the test split and on 82.0% and 74.0% of that clip art (and 90.0% and 70.0% of the stamps)" in line
     assert "on Tux Paint stamps it never saw (cut-out photographs and drawings), on 85.0% with their description and 60.0%" in line
     assert "| stamps agreement | stamps agreement, picture only |" in tables_markdown(tables)
     shipped = next(r for r in tables["fidelity"] if r["method"] == SHIPPED)

@@ -118,3 +118,16 @@ def test_seed_teacher_without_its_weights_names_what_is_missing(monkeypatch, tmp
     monkeypatch.delenv("KD_RESNET18_WEIGHTS", raising=False)
     with pytest.raises(BackboneError, match="resnet18-f37072fd.pth"):
         create_model("teacher_resnet18_bert")
+
+
+def test_a_teacher_of_several_heads_answers_with_their_mean(teacher):
+    assert len(teacher.head.members) == teacher.config.heads > 1
+    features = teacher.forward_features(teacher.preprocess(images(), TEXTS))
+    logits, fused = teacher.forward_head(features)
+    members = [member(features) for member in teacher.head.members]
+    assert torch.allclose(logits, torch.stack([m[0] for m in members]).mean(0), atol=1e-6)
+    assert fused.shape == (3, teacher.fused_dim) == (3, teacher.config.hidden * teacher.config.heads)
+    one = create_model("teacher", pretrained=False, heads=1)
+    assert not hasattr(one.head, "members") and one.num_params() < teacher.num_params()
+    with pytest.raises(ValueError, match="at least one head"):
+        create_model("teacher", pretrained=False, heads=0)

@@ -94,3 +94,40 @@ def test_few_labels_pick_whole_emoji(small_dataset):
         by_group.setdefault(group, set()).add(m)
     assert all(len(v) == 1 for v in by_group.values())
     assert 0.25 < mask.float().mean() < 0.75
+
+
+def test_each_head_of_the_teacher_trains_on_its_own_seed(trained):
+    out, runs = trained
+    teacher, _ = load_checkpoint(out / "teacher")
+    heads = teacher.head.members
+    assert len(heads) == len(runs["teacher"]["heads_val_accuracy"]) == teacher.config.heads > 1
+    # From their own initial weights and seeds, no two heads end alike.
+    first = [h.classifier[1].weight for h in heads]
+    assert all(not torch.allclose(first[0], w) for w in first[1:])
+    assert all(0.0 <= a <= 1.0 for a in runs["teacher"]["heads_val_accuracy"])
+
+
+def test_a_teacher_stopped_between_heads_resumes_to_the_same_weights(tmp_path, small_dataset):
+    from kd.training.train import Trainer
+
+    data, train = DataConfig(), TrainConfig(epochs=2, batch_size=32, lr=3e-3)
+    whole, _ = train_teacher(data, train, out=tmp_path / "whole", dataset=small_dataset, progress=False, heads=3)
+    fit, calls = Trainer.fit, []
+
+    def crash_on_third_head(self, loader, resume=False):
+        calls.append(resume)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("killed")
+        return fit(self, loader, resume)
+
+    Trainer.fit = crash_on_third_head
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_teacher(data, train, out=tmp_path / "killed", dataset=small_dataset, progress=False, heads=3)
+    finally:
+        Trainer.fit = fit
+    assert len(list((tmp_path / "killed").glob(".training-state*"))) == 2  # the two heads that finished
+    resumed, _ = train_teacher(data, train, out=tmp_path / "killed", dataset=small_dataset, progress=False, heads=3, resume=True)
+    assert json.loads((tmp_path / "killed" / "config.json").read_text())["weights_sha256"] == \
+        json.loads((tmp_path / "whole" / "config.json").read_text())["weights_sha256"]
+    assert not list((tmp_path / "killed").glob(".training-state*"))  # cleaned up once saved

@@ -29,7 +29,7 @@ from safetensors.torch import save as safetensors_bytes
 from kd import __version__
 from kd.cache import atomic_path
 from kd.models.backbones import BackboneError, WeightsRecord, file_sha256
-from kd.models.classifiers import MODELS, MultimodalClassifier, StudentConfig, create_model, model_config
+from kd.models.classifiers import MODELS, MultimodalClassifier, StudentConfig, TeacherConfig, create_model, model_config
 
 FORMAT = "kd-checkpoint"
 FORMAT_VERSION = 1
@@ -156,6 +156,8 @@ def load_checkpoint(folder: str | Path, pretrained: bool = True) -> tuple[Multim
     args = dict(config["model_args"])
     if MODELS[config["model"]].config_class is StudentConfig:
         args.setdefault("image_encoder", "cnn")  # saved before students had a pretrained trunk
+    elif MODELS[config["model"]].config_class is TeacherConfig:
+        args.setdefault("heads", 1)  # saved before teachers had several heads
     try:
         # A student's checkpoint holds all its weights, its frozen trunk's included.
         model = create_model(config["model"], pretrained=pretrained and MODELS[config["model"]].kind == "teacher", **args)

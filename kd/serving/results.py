@@ -157,7 +157,9 @@ def training_summary(config: dict) -> str:
     reads, the share of labels it saw and its epochs."""
     modalities = config.get("model_args", {}).get("modalities", ["image", "text"])
     if config.get("kind") == "teacher":
-        parts = ["head trained on frozen pretrained encoders"]
+        heads = config.get("model_args", {}).get("heads", 1)
+        parts = [f"{heads} heads, their answers averaged, trained on frozen pretrained encoders" if heads > 1
+                 else "head trained on frozen pretrained encoders"]
     else:
         distill = config.get("distill", {})
         if distill.get("alpha", 0) == 0 and not distill.get("hint_weight"):

@@ -20,7 +20,7 @@ from kd.config import CROSS_MODAL, DISTILL, DISTILL_TRAIN, KEEP, SCRATCH, STUDEN
 from kd.data import clipart, stamps
 from kd.data.dataset import MultimodalDataset, load_dataset
 from kd.models.checkpoint import read_config, save_checkpoint
-from kd.models.classifiers import MODELS, Features, MultimodalClassifier, create_model
+from kd.models.classifiers import MODELS, EnsembleHead, Features, MultimodalClassifier, create_model
 from kd.models.compress import INITS, init_from_teacher
 from kd.study import familiar
 from kd.study.evaluate import accuracy, agreement, dataset_logits, evaluate_folder
@@ -86,22 +86,45 @@ def train_teacher(
         return Features(features.image[idx], features.text[idx], features.has_image[idx], features.has_text[idx])
 
     val_features, val_labels = feature_rows(val_idx), dataset.labels[val_idx]
+    train_tensors = {**_feature_tensors(feature_rows(train_idx)), "labels": dataset.labels[train_idx]}
+    # Each head of an ensemble trains as a teacher of one head would, on a seed of its own (its
+    # batches, dropped modalities and dropout), keeping its own best epoch: trained together
+    # on one loss they would learn as one model, and share more of their seed's answers.
+    heads = teacher.head.members if isinstance(teacher.head, EnsembleHead) else [teacher.head]
+    histories = []
+    for i, head in enumerate(heads):
+        head_train = replace(train, seed=train.seed + HEAD_SEED_STRIDE * i)
+        answer = teacher.forward_head if len(heads) == 1 else head
 
-    @torch.no_grad()
-    def evaluate() -> dict[str, float]:
-        return {"val_accuracy": accuracy(teacher.forward_head(val_features)[0], val_labels)}
+        @torch.no_grad()
+        def evaluate(answer=answer) -> dict[str, float]:
+            return {"val_accuracy": accuracy(answer(val_features)[0], val_labels)}
 
-    loader = TensorLoader({**_feature_tensors(feature_rows(train_idx)), "labels": dataset.labels[train_idx]}, train.batch_size, seed=train.seed)
-    step = LabelsOnly(teacher, train.modality_dropout, train.seed)
-    desc = Path(out).name if out else model
-    trainer = Trainer(
-        teacher.head, step, train, evaluate, progress=progress, desc=desc,
-        state_path=training_state(out), generators=[step.generator],
-    )
-    history = trainer.fit(loader, resume=resume)
-    info = _run_info(dataset, data, train, history, start, labelled_train_examples=len(train_idx))
+        loader = TensorLoader(train_tensors, train.batch_size, seed=head_train.seed)
+        step = LabelsOnly(answer, train.modality_dropout, head_train.seed)
+        desc = (Path(out).name if out else model) + (f" head {i + 1}/{len(heads)}" if len(heads) > 1 else "")
+        trainer = Trainer(
+            head, step, head_train, evaluate, progress=progress, desc=desc,
+            state_path=training_state(out, i), generators=[step.generator],
+        )
+        histories.append(trainer.fit(loader, resume=resume))
+    history = _mean_history(histories)
+    extra = {"heads_val_accuracy": [kept_row(h)["val_accuracy"] for h in histories]} if len(heads) > 1 else {}
+    info = _run_info(dataset, data, train, history, start, labelled_train_examples=len(train_idx), **extra)
     _save(out, teacher, model, info)
     return teacher, info
+
+
+# Head i of a teacher trains on seed `train.seed + HEAD_SEED_STRIDE * i`: far from the seeds
+# the study gives whole teachers (0, 1, 2), so no two heads of its teachers share one.
+HEAD_SEED_STRIDE = 1000
+
+
+def _mean_history(histories: list[list[dict]]) -> list[dict]:
+    """The heads' histories as one: each epoch's figures averaged over the heads."""
+    if len(histories) == 1:
+        return histories[0]
+    return [{k: sum(row[k] for row in rows) / len(rows) for k in rows[0]} for rows in zip(*histories)]
 
 
 def student_inputs(student: MultimodalClassifier, dataset: MultimodalDataset) -> dict[str, torch.Tensor]:
@@ -319,12 +342,16 @@ def _save(out: str | Path | None, model: MultimodalClassifier, name: str, info: 
     """Save a finished run (if it has a folder) and drop the state it kept to resume."""
     if out is not None:
         save_checkpoint(out, model, name, **info)
-        training_state(out).unlink(missing_ok=True)
+        for state in Path(out).glob(".training-state*.safetensors"):
+            state.unlink()
 
 
-def training_state(out: str | Path | None) -> Path | None:
-    """Where a run writing to `out` keeps what it needs to resume (removed once it is saved)."""
-    return Path(out) / ".training-state.safetensors" if out is not None else None
+def training_state(out: str | Path | None, head: int = 0) -> Path | None:
+    """Where a run writing to `out` keeps what it needs to resume (removed once it is saved);
+    a teacher's heads after the first keep one each."""
+    if out is None:
+        return None
+    return Path(out) / (".training-state.safetensors" if head == 0 else f".training-state-head{head}.safetensors")
 
 
 def teacher_reference(folder: str | Path) -> dict:

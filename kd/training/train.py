@@ -79,17 +79,18 @@ def features_from_batch(batch: Batch, prefix: str = "") -> Features:
 
 
 class LabelsOnly:
-    """Cross-entropy on a model's head over precomputed features: trains the teacher's head."""
+    """Cross-entropy on a head over precomputed features: trains a teacher's head. `head` maps
+    `Features` to (logits, fused): a model's `forward_head`, or one head of an ensemble."""
 
-    def __init__(self, model: nn.Module, modality_dropout: float, seed: int):
-        self.model = model
+    def __init__(self, head: Callable[[Features], tuple[torch.Tensor, torch.Tensor]], modality_dropout: float, seed: int):
+        self.head = head
         self.modality_dropout = modality_dropout
         self.generator = torch.Generator().manual_seed(seed + 1)
 
     def __call__(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         keep_image, keep_text = drop_modalities(len(batch["labels"]), self.modality_dropout, self.generator)
         features = features_from_batch(batch).masked(keep_image, keep_text)
-        logits, _ = self.model.forward_head(features)
+        logits, _ = self.head(features)
         return logits, {"loss_ce": F.cross_entropy(logits, batch["labels"])}
 
 
