@@ -89,11 +89,13 @@ def cmd_data(a: argparse.Namespace) -> int:
 def cmd_train_teacher(a: argparse.Namespace) -> int:
     from kd.study.pipeline import train_teacher
 
-    if a.heads is not None and (MODELS[a.model].config_class is not TeacherConfig or a.heads < 1):
-        print(f"error: --heads {a.heads}: {a.model} takes one or more fusion heads" if a.heads < 1 else
-              f"error: --heads: {a.model} has no fusion heads", file=sys.stderr)
+    heads = {} if a.heads is None else {"heads": a.heads}
+    if heads and MODELS[a.model].config_class is not TeacherConfig:
+        print(f"error: --heads: {a.model} has no fusion heads", file=sys.stderr)
         return 2
-    heads = {"heads": a.heads} if a.heads is not None else {}
+    if heads and a.heads < 1:
+        print(f"error: --heads {a.heads}: {a.model} takes one or more fusion heads", file=sys.stderr)
+        return 2
     _, info = train_teacher(_data_config(a), _train_config(a), model=a.model, out=a.out, resume=a.resume, **heads)
     best = info.get("heads_val_accuracy") or [max(r["val_accuracy"] for r in info["history"])]
     print(f"saved {a.model} to {a.out}: best val accuracy {', '.join(f'{b:.3f}' for b in best)} "

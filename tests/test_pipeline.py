@@ -107,7 +107,7 @@ def test_each_head_of_the_teacher_trains_on_its_own_seed(trained):
     assert all(0.0 <= a <= 1.0 for a in runs["teacher"]["heads_val_accuracy"])
 
 
-def test_a_teacher_stopped_between_heads_resumes_to_the_same_weights(tmp_path, small_dataset):
+def test_a_teacher_stopped_between_heads_resumes_to_the_same_weights(tmp_path, small_dataset, monkeypatch):
     from kd.training.train import Trainer
 
     data, train = DataConfig(), TrainConfig(epochs=2, batch_size=32, lr=3e-3)
@@ -120,12 +120,10 @@ def test_a_teacher_stopped_between_heads_resumes_to_the_same_weights(tmp_path, s
             raise KeyboardInterrupt("killed")
         return fit(self, loader, resume)
 
-    Trainer.fit = crash_on_third_head
-    try:
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "fit", crash_on_third_head)
         with pytest.raises(KeyboardInterrupt):
             train_teacher(data, train, out=tmp_path / "killed", dataset=small_dataset, progress=False, heads=3)
-    finally:
-        Trainer.fit = fit
     assert len(list((tmp_path / "killed").glob(".training-state*"))) == 2  # the two heads that finished
     resumed, _ = train_teacher(data, train, out=tmp_path / "killed", dataset=small_dataset, progress=False, heads=3, resume=True)
     assert json.loads((tmp_path / "killed" / "config.json").read_text())["weights_sha256"] == \

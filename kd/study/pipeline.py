@@ -122,9 +122,8 @@ HEAD_SEED_STRIDE = 1000
 
 def _mean_history(histories: list[list[dict]]) -> list[dict]:
     """The heads' histories as one: each epoch's figures averaged over the heads."""
-    if len(histories) == 1:
-        return histories[0]
-    return [{k: sum(row[k] for row in rows) / len(rows) for k in rows[0]} for rows in zip(*histories)]
+    return [{k: rows[0][k] if k == "epoch" else sum(row[k] for row in rows) / len(rows) for k in rows[0]}
+            for rows in zip(*histories)]
 
 
 def student_inputs(student: MultimodalClassifier, dataset: MultimodalDataset) -> dict[str, torch.Tensor]:
