@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from kd.config import SERVING_THREADS  # noqa: E402
 
 # (trunk blocks, picture side): the shipped shape and its neighbours.
-SHAPES = ((4, 48), (5, 48), (6, 48), (7, 48), (8, 48), (5, 64), (7, 64), (8, 64), (7, 96))
+SHAPES = ((4, 48), (5, 48), (6, 48), (7, 48), (8, 48), (5, 64), (7, 64), (8, 64), (7, 96), (7, 128))
 
 
 def main() -> None:

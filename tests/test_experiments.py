@@ -8,7 +8,7 @@ from conftest import ROOT
 
 from kd.config import DISTILL, DISTILL_TRAIN, SCRATCH
 from kd.models.classifiers import CNN_STUDENT, StudentConfig, TeacherConfig
-from kd.study.experiments import ANOTHER_TEACHER, FIFTH, FIFTH_RELEASE, FIRST_TRUNK_BLOCKS, SEEDS, SEVENTH_RELEASE, SHIPPED, SHIPPED_LABELS_ONLY, SHIPPED_SETTING, SIXTH_RELEASE, _shape_key, headline, run_one, run_study, study, summarize, tables_markdown
+from kd.study.experiments import AT_48, ANOTHER_TEACHER, EIGHTH_RELEASE, FIFTH, LABELS_ONLY_48, TEACHER_AT_48, FIFTH_RELEASE, FIRST_TRUNK_BLOCKS, SEEDS, SEVENTH_RELEASE, SHIPPED, SHIPPED_LABELS_ONLY, SHIPPED_SETTING, SIXTH_RELEASE, _shape_key, headline, run_one, run_study, study, summarize, tables_markdown
 
 
 def fake_rows(accuracy_of) -> list[dict]:
@@ -28,21 +28,26 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     fidelity = [r for r in runs if r.table == "fidelity" and r.setting.name == "all labels"]
     five_heads = [r for r in runs if r.table == "fidelity" and r.setting.name == SHIPPED_SETTING]
     # the headline's rows, taught by teachers of five heads as the shipped student is
-    assert [(r.method.name, r.seed) for r in five_heads] == [(m, s) for m in (ANOTHER_TEACHER, SHIPPED_LABELS_ONLY, SHIPPED) for s in SEEDS]
+    assert [(r.method.name, r.seed) for r in five_heads] == [
+        (m, s) for m in (ANOTHER_TEACHER, TEACHER_AT_48, SHIPPED_LABELS_ONLY, SHIPPED, LABELS_ONLY_48, EIGHTH_RELEASE) for s in SEEDS]
     assert {r.setting.teacher_heads for r in five_heads} == {TeacherConfig.heads} and TeacherConfig.heads > 1
     assert {r.setting.teacher_heads for r in runs if r.setting.name != SHIPPED_SETTING} == {1}
     third = "third release: all of the above"
     fourth = "fourth release: third + the teacher's first five blocks in the picture branch"
     for name in ("labels only", "first recipe: init + KD + vocabulary words", third, "labels only, five trunk blocks", fourth,
-                 SHIPPED_LABELS_ONLY, SEVENTH_RELEASE):
+                 LABELS_ONLY_48, SEVENTH_RELEASE):
         assert sorted(r.seed for r in fidelity if r.method.name == name) == list(SEEDS), name
     one_part = [r for r in fidelity if r.method.name.startswith("first +")]
     assert len(one_part) == 5 and all(r.seed == SEEDS[0] for r in one_part)
     shipped = next(r for r in five_heads if r.method.name == SHIPPED)
     # today's student, as shipped: its recipe, its shape and its schedule
     assert shipped.method.distill == DISTILL and shipped.method.student_args == {} and shipped.method.epochs == DISTILL_TRAIN.epochs
-    baseline = next(r for r in fidelity if r.method.name == SHIPPED_LABELS_ONLY)
+    baseline = next(r for r in five_heads if r.method.name == SHIPPED_LABELS_ONLY)
     assert baseline.method.distill == SCRATCH and baseline.method.student_args == {} and baseline.method.epochs == DISTILL_TRAIN.epochs
+    # the 48 px rows are the sixth to eighth releases' student, keyed as they were run
+    before = next(r for r in fidelity if r.method.name == LABELS_ONLY_48)
+    assert before.method.student_args == AT_48 and before.key() != replace(before, method=baseline.method).key()
+    assert _shape_key("student", AT_48)["image_size"] == 48 and _shape_key("student", {})["image_size"] == StudentConfig.image_size
     # the released recipes keep the epoch best on validation accuracy, as they were run; the sweeps
     # reuse the fifth release's run at its own T and alpha instead of training it again
     cnn = next(r for r in fidelity if r.method.name == third)
@@ -61,9 +66,11 @@ def test_the_shipped_row_is_the_seventh_release_from_a_teacher_of_five_heads_and
     fidelity = {r.method.name: r for r in runs if r.setting.name == "all labels"}
     sixth, seventh = fidelity[SIXTH_RELEASE].method, fidelity[SEVENTH_RELEASE].method
     assert seventh.distill == replace(sixth.distill, stamps=True) and seventh.student_args == sixth.student_args
-    shipped = next(r for r in runs if r.method.name == SHIPPED)
-    assert shipped.method == replace(seventh, name=SHIPPED) and shipped.setting.teacher_heads == TeacherConfig.heads
-    assert shipped.key() != fidelity[SEVENTH_RELEASE].key()  # the same recipe, another teacher: another run
+    eighth = next(r for r in runs if r.method.name == EIGHTH_RELEASE)
+    assert eighth.method == replace(seventh, name=EIGHTH_RELEASE) and eighth.setting.teacher_heads == TeacherConfig.heads
+    assert eighth.key() != fidelity[SEVENTH_RELEASE].key()  # the same recipe, another teacher: another run
+    shipped = next(r for r in runs if r.method.name == SHIPPED)  # the eighth, reading the default side
+    assert shipped.method == replace(eighth.method, name=SHIPPED, student_args={}) and shipped.setting == eighth.setting
     assert sorted(r.seed for r in study(tables=("fidelity",)) if r.method.name == SIXTH_RELEASE) == list(SEEDS)
     # every other row that extends the shipped student one change at a time was run before the stamps
     with_stamps = [name for name, r in fidelity.items() if r.method.distill.stamps]
@@ -134,10 +141,11 @@ def test_summarize_averages_over_seeds_in_the_study_order():
         row.update(ood_agreement=0.6, ood_agreement_picture=0.5)
     tables = summarize(rows)
     fidelity = tables["fidelity"]
-    assert [(r["setting"], r["method"]) for r in fidelity[:5]] == [
-        (SHIPPED_SETTING, ANOTHER_TEACHER), (SHIPPED_SETTING, SHIPPED_LABELS_ONLY), (SHIPPED_SETTING, SHIPPED),
+    assert [(r["setting"], r["method"]) for r in fidelity[:8]] == [
+        (SHIPPED_SETTING, ANOTHER_TEACHER), (SHIPPED_SETTING, TEACHER_AT_48), (SHIPPED_SETTING, SHIPPED_LABELS_ONLY),
+        (SHIPPED_SETTING, SHIPPED), (SHIPPED_SETTING, LABELS_ONLY_48), (SHIPPED_SETTING, EIGHTH_RELEASE),
         ("all labels", ANOTHER_TEACHER), ("all labels", "labels only")]
-    labels = fidelity[1]
+    labels = fidelity[2]
     assert labels["seeds"] == [0, 1, 2]
     assert labels["test_accuracy"]["mean"] == pytest.approx(0.71)
     assert labels["test_accuracy"]["std"] == pytest.approx(0.01)
@@ -168,6 +176,12 @@ def test_the_table_is_read_against_two_teachers_that_differ_only_by_seed():
     shipped = next(r for r in tables["fidelity"] if r["method"] == SHIPPED)
     assert shipped["stamps_agreement"]["mean"] == pytest.approx(0.85)
     assert "(70% of pictures with their text, 55% from the picture alone), the student agrees with its teacher on 87.0% and 80.0%" in line
+    for row in rows:
+        if row["method"] == TEACHER_AT_48:
+            row.update(test_agreement=0.97, ood_agreement=0.86, ood_agreement_picture=0.79, stamps_agreement=0.9, stamps_agreement_picture=0.8)
+    line = headline(summarize(rows))
+    assert ("Shown each picture shrunk to 48 px (as the eighth release's student read it), the teacher itself keeps its answer on 97.0% "
+            "of the test split, 86.0% and 79.0% of the clip art and 90.0% and 80.0% of the stamps.") in line
     # the footnote counts the students' schedules only, not the teachers'
     assert "students trained 40 epochs;" in tables_markdown(tables)
     for row in rows:
@@ -207,6 +221,23 @@ def test_writing_one_tables_runs_keeps_every_table(tmp_path):
     assert {"fidelity", "temperature", "alpha", "main"} <= set(written)
     assert json.loads((tmp_path / "tables.json").read_text()) == written
     assert "#### Temperature T" in (tmp_path / "tables.md").read_text()
+
+
+def test_the_teacher_at_the_students_side_is_measured_against_itself(small_dataset, teacher, monkeypatch, tmp_path):
+    from kd.data import clipart, stamps
+    from kd.study import experiments
+
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(experiments, "_teacher", lambda setting, seed: (small_dataset, teacher))
+    monkeypatch.setattr(clipart, "available", lambda: False)
+    monkeypatch.setattr(stamps, "available", lambda: False)
+    reference = next(r for r in study(tables=("fidelity",)) if r.method.name == TEACHER_AT_48)
+    assert reference.method.student == "teacher" and reference.method.student_args == AT_48
+    # At the pictures' own side nothing is lost; at 8 px nearly everything is.
+    whole = run_one(replace(reference, method=replace(reference.method, student_args={"image_size": 72})))
+    assert whole["test_agreement"] == 1.0 and whole["test_accuracy"] == whole["teacher_test_accuracy"]
+    tiny = run_one(replace(reference, method=replace(reference.method, student_args={"image_size": 8})))
+    assert tiny["test_agreement"] < 1.0 and tiny["key"] != whole["key"]
 
 
 @pytest.mark.slow

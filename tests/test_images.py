@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from kd.data.images import MAX_PIXELS, ImageError, canonical_image, load_canonical, open_image
+from kd.data.images import MAX_PIXELS, ImageError, at_side, canonical_image, load_canonical, open_image
 
 
 def png_bytes(image: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -82,3 +82,16 @@ def test_pillows_own_bomb_guard_gets_the_same_clear_message():
     data = png_bytes(Image.new("1", (12_000, 12_000)), optimize=True)
     with pytest.raises(ImageError, match="larger than the 40 megapixels accepted"):
         open_image(data)
+
+
+def test_at_side_keeps_what_a_smaller_picture_keeps_and_loses_the_rest():
+    # A 1-pixel checkerboard is detail no 36 px picture can hold; a flat half is not.
+    stripes = (torch.arange(72)[None, :] + torch.arange(72)[:, None]) % 2 * 255
+    half = torch.zeros(72, 72)
+    half[:, 36:] = 255
+    images = torch.stack([stripes.expand(3, 72, 72), half.expand(3, 72, 72)]).to(torch.uint8)
+    shrunk = at_side(images, 36)
+    assert shrunk.shape == images.shape and shrunk.dtype == torch.uint8
+    assert (shrunk[0].float() - 127.5).abs().max() < 4  # the checkerboard is grey
+    assert torch.equal(shrunk[1][:, :, :30], images[1][:, :, :30]) and torch.equal(shrunk[1][:, :, 42:], images[1][:, :, 42:])
+    assert torch.equal(at_side(images, 72), images)  # at its own side nothing changes

@@ -90,7 +90,7 @@ def test_training_reads_the_trunks_maps_computed_once():
     # A run computes the frozen trunk's maps once; the student answers the same from them.
     student = create_model("student").eval()
     inputs = student.training_inputs(IMAGES, ["dog", ""])
-    assert "pixels" not in inputs and inputs["trunk_maps"].shape == (2, 80, 3, 3)  # seven blocks: 48 px / 16, 80 channels
+    assert "pixels" not in inputs and inputs["trunk_maps"].shape == (2, 80, 6, 6)  # seven blocks: 96 px / 16, 80 channels
     with torch.no_grad():
         from_maps = student(inputs)
     assert torch.allclose(from_maps, student.predict_logits(IMAGES, ["dog", ""]), atol=1e-5)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # A decoded image larger than this is refused before its pixels are read: a 40 MP RGBA
@@ -118,6 +119,16 @@ def canonical_image(image: Image.Image, size: int) -> torch.Tensor:
 def load_canonical(source: str | os.PathLike | bytes | Image.Image, size: int) -> torch.Tensor:
     """`open_image` then `canonical_image`: the one call the data pipeline and the demo use."""
     return canonical_image(open_image(source), size)
+
+
+def at_side(images: torch.Tensor, side: int) -> torch.Tensor:
+    """Canonical pictures (N, 3, S, S) uint8 shrunk to `side` x `side` as a student reading
+    `side` px shrinks them (bilinear, antialiased) and brought back to S x S: what a model
+    reading S px can still see of a picture once a smaller model's size has thrown detail away."""
+    size = images.shape[-1]
+    x = F.interpolate(images.float(), size=(side, side), mode="bilinear", align_corners=False, antialias=True)
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x.round_().clamp_(0, 255).to(torch.uint8)
 
 
 # Two canonical pictures are the same picture when their 16 x 16 colour thumbnails, less

@@ -134,6 +134,8 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         # For scale: a teacher against the teacher of the next seed (same backbones, same emoji,
         # another head seed), measured as a student is measured against its teacher.
         "another teacher": Method(ANOTHER_TEACHER, SCRATCH, student="teacher"),
+        # For scale: the teacher shown each picture at the eighth release's student's side, against itself.
+        "teacher at 48 px": Method(TEACHER_AT_48, SCRATCH, student="teacher", student_args=AT_48),
         "labels only": cnn("labels only", labels_only),
         "logit KD": cnn("logit KD", kd),
         "KD + hint": cnn("KD + hint (fused embedding)", replace(kd, hint_weight=1.0)),
@@ -158,11 +160,15 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         "+ last": Method("fifth, kept at its last epoch (not its best on validation accuracy)", sixth, student_args=FIFTH),
         "+ last, longer": Method(f"fifth, last epoch, {2 * long} epochs", sixth, student_args=FIFTH, epochs=2 * long),
         "+ last, 64 px": Method("fifth, last epoch, reading 64 px pictures", sixth, student_args=AT_64),
-        # The shipped student (StudentConfig's default shape) on labels alone, the sixth release's
-        # recipe, and the shipped recipe: the sixth + two stamps in three (the third is the stamps check).
+        # The sixth to eighth releases' student (48 px) on labels alone, the sixth release's recipe,
+        # the seventh's: the sixth + two stamps in three (the third is the stamps check); the eighth
+        # is the seventh taught by a teacher of five heads.
+        "labels only, 48 px": Method(LABELS_ONLY_48, labels_only, student_args=AT_48, epochs=long),
+        "sixth": Method(SIXTH_RELEASE, sixth, student_args=AT_48, epochs=long),
+        "seventh": Method(SEVENTH_RELEASE, DISTILL, student_args=AT_48, epochs=long),
+        "eighth": Method(EIGHTH_RELEASE, DISTILL, student_args=AT_48, epochs=long),
+        # The shipped student (StudentConfig's default shape, 96 px) on labels alone, and the shipped recipe.
         "labels only, shipped": Method(SHIPPED_LABELS_ONLY, labels_only, epochs=long),
-        "sixth": Method(SIXTH_RELEASE, sixth, epochs=long),
-        "seventh": Method(SEVENTH_RELEASE, DISTILL, epochs=long),
         "shipped": Method(SHIPPED, DISTILL, epochs=long),
         # The shipped recipe reading 64 px pictures, and the same student on labels alone.
         "labels only, 64 px": Method(f"labels only, seven trunk blocks at 64 px, {long} epochs", labels_only, student_args=AT_64,
@@ -177,7 +183,7 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
                                student_args=FIFTH),
         # More pictures in each transfer batch.
         "+ picture share": Method("sixth release, twice the share of pictures alone and captioned in the transfer batch",
-                                  replace(sixth, transfer_mix=(1.0, 0.5, 1.5, 1.0)), epochs=long),
+                                  replace(sixth, transfer_mix=(1.0, 0.5, 1.5, 1.0)), student_args=AT_48, epochs=long),
         # What else the picture branch was given, each beside the shipped row at seed 0 (none moved
         # clip-art agreement past the seeds' spread): patience, width, depth and pixels beyond the
         # budgets, a heavier picture hint, more clip art.
@@ -189,9 +195,9 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         "96 px": Method("sixth release reading 96 px pictures", sixth, student_args={"image_size": 96},
                         epochs=long),
         "+ picture hint 5": Method("sixth release, the picture hint weighted 5 (not 1)", replace(sixth, picture_hint=5.0),
-                                   epochs=long),
+                                   student_args=AT_48, epochs=long),
         "120 a folder": Method("sixth release, 120 clip-art pictures a folder (not 60)", replace(sixth, pictures_per_folder=120),
-                               epochs=long),
+                               student_args=AT_48, epochs=long),
     }
     first = seeds[:1]
     runs: list[Run] = []
@@ -209,11 +215,11 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     # What each part of the shipped recipe buys, in and out of domain.
     # (The rows of every seed first: the study runs in this order, and they are the comparison that counts.)
     # The shipped teacher has five heads: its rows come first; every other row was taught by a teacher of one.
-    add("fidelity", Setting(SHIPPED_SETTING, teacher_heads=TeacherConfig.heads), ["another teacher", "labels only, shipped", "shipped"],
-        seeds)
+    add("fidelity", Setting(SHIPPED_SETTING, teacher_heads=TeacherConfig.heads),
+        ["another teacher", "teacher at 48 px", "labels only, shipped", "shipped", "labels only, 48 px", "eighth"], seeds)
     add("fidelity", everything, ["another teacher"], seeds)
     add("fidelity", everything, ["labels only", "first", "second", "third", "labels only, five blocks", "fourth",
-                                 "labels only, seven blocks", "fifth", "labels only, shipped", "sixth", "seventh", "labels only, 64 px",
+                                 "labels only, seven blocks", "fifth", "labels only, 48 px", "sixth", "seventh", "labels only, 64 px",
                                  "shipped, 64 px"], seeds)
     add("fidelity", everything, ["+ distilled", "+ words", "+ pictures", "+ views", "+ phrases", "+ last", "+ last, longer",
                                  "+ last, 64 px", "four blocks", "six blocks", "eight blocks, 64 px", "all clip art",
@@ -247,18 +253,24 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
 
 
 # The fidelity table's pair the headline compares: the shipped student against itself on labels only.
-SHIPPED_LABELS_ONLY = "labels only, the shipped student (60 epochs)"
+SHIPPED_LABELS_ONLY = "labels only, the shipped student (96 px, 60 epochs)"
+LABELS_ONLY_48 = "labels only, the sixth to eighth releases' student (48 px, 60 epochs)"
 SEVENTH_RELEASE = "seventh release: sixth + two in three of Tux Paint's stamps"
-# The shipped recipe is the seventh release's; the shipped teacher has five heads (TeacherConfig.heads),
-# and the headline compares the rows of its setting.
-SHIPPED = "shipped: the seventh release's recipe, taught by a teacher of five heads"
+EIGHTH_RELEASE = "eighth release: the seventh's recipe, taught by a teacher of five heads"
+# The shipped recipe is the seventh release's, its teacher has five heads (TeacherConfig.heads) and its
+# student reads 96 px pictures (StudentConfig.image_size); the headline compares the rows of its setting.
+SHIPPED = "shipped: the eighth release reading 96 px pictures"
 SHIPPED_SETTING = "all labels, a teacher of five heads"
 SIXTH_RELEASE = "sixth release: fifth, 60 epochs, kept at its last epoch"
 # The fidelity table's reference row: each seed's teacher against the next seed's (`run_one`).
 ANOTHER_TEACHER = "for scale: another seed's teacher (same backbones and emoji, other seeds for its heads)"
+# The other reference row: the teacher against itself, shown the pictures at the side the eighth
+# release's student read them (`_teacher_at_side`).
+TEACHER_AT_48 = "for scale: the teacher shown each picture shrunk to 48 px (as the eighth release's student read them)"
 # The fourth release's student: the trunk's first five blocks, 48 px pictures; the fifth's: seven.
 FIVE_BLOCKS = {"trunk_blocks": 5, "image_size": 48}
 FIFTH = {"trunk_blocks": 7, "image_size": 48}
+AT_48 = {"image_size": 48}  # the sixth to eighth releases' student: seven blocks at 48 px
 AT_64 = {"image_size": 64}
 FIFTH_RELEASE = "fifth release: third + the teacher's first seven blocks in the picture branch"
 
@@ -307,7 +319,7 @@ def run_one(run: Run, epochs: int | None = None) -> dict:
 
     torch.set_num_threads(1)  # one worker process per core
     if run.method.student == "teacher":
-        return _another_teacher(run)
+        return _teacher_at_side(run) if "image_size" in run.method.student_args else _another_teacher(run)
     dataset, teacher = _teacher(run.setting, run.seed)
     start = time.perf_counter()
     epochs = epochs or run.method.epochs or STUDENT_TRAIN.epochs
@@ -418,6 +430,45 @@ def _another_teacher(run: Run) -> dict:
                   for view, modalities in CLIP_ART_VIEWS}
         shares.update(_on_stamps(teacher, other, dataset))
     return _row(run, TEACHER_TRAIN.epochs, teacher, other, dataset, ood, start, other_seed=other_seed, **shares)
+
+
+def _teacher_at_side(run: Run) -> dict:
+    """The reference row for the student's picture size: the teacher of `run.seed` shown every
+    picture shrunk to the student's side (`at_side`), measured against itself shown the picture
+    as it is. What it no longer answers alike it answered from detail a student reading that
+    side never sees: on the test split, the clip art and the stamps, with text and picture only."""
+    from kd.data import clipart, stamps
+    from kd.data.images import at_side
+    from kd.study.evaluate import accuracy, agreement, dataset_logits
+
+    side = run.method.student_args["image_size"]
+    start = time.perf_counter()
+    dataset, teacher = _teacher(run.setting, run.seed)
+
+    def agreements(check, modalities=("image", "text")) -> float:
+        shrunk = replace(check, images=at_side(check.images, side))
+        return agreement(dataset_logits(teacher, shrunk, modalities), dataset_logits(teacher, check, modalities))
+
+    test, val = dataset.split("test"), dataset.split("val")
+    shrunk_test = replace(test, images=at_side(test.images, side))
+    row = {
+        "key": run.key(), "setting": run.setting.name, "method": run.method.name, "student": run.method.student,
+        "seed": run.seed, "epochs": TEACHER_TRAIN.epochs,
+        "test_accuracy": accuracy(dataset_logits(teacher, shrunk_test), test.labels),
+        "val_accuracy": accuracy(dataset_logits(teacher, replace(val, images=at_side(val.images, side))), val.labels),
+        "test_agreement": agreements(test),
+        "teacher_test_accuracy": accuracy(dataset_logits(teacher, test), test.labels),
+        "params": teacher.num_params(),
+    }
+    checks = {}
+    if run.setting.label == "category" and clipart.available():
+        checks["ood"] = clipart.check_dataset(dataset.classes, progress=False)
+    if run.setting.label == "category" and stamps.available():
+        checks["stamps"] = stamps.check_dataset(dataset.classes, progress=False)
+    for name, check in checks.items():
+        for view, modalities in CLIP_ART_VIEWS:
+            row[f"{name}_agreement{view}"] = agreements(check, modalities)
+    return {**row, "seconds": time.perf_counter() - start}
 
 
 def run_study(
@@ -536,6 +587,15 @@ def headline(tables: dict) -> str | None:
                 f"their text, {other['ood_settled_share_picture']['mean']:.0%} from the picture alone), the student agrees with its "
                 f"teacher on {shipped['ood_agreement_settled']['mean']:.1%} and {shipped['ood_agreement_picture_settled']['mean']:.1%}"
             )
+    shrunk = rows.get(TEACHER_AT_48)
+    if shrunk and "ood_agreement" in shrunk:
+        line += (
+            f". Shown each picture shrunk to 48 px (as the eighth release's student read it), the teacher itself keeps its answer on "
+            f"{shrunk['test_agreement']['mean']:.1%} of the test split, {shrunk['ood_agreement']['mean']:.1%} and "
+            f"{shrunk['ood_agreement_picture']['mean']:.1%} of the clip art"
+        )
+        if "stamps_agreement" in shrunk:
+            line += f" and {shrunk['stamps_agreement']['mean']:.1%} and {shrunk['stamps_agreement_picture']['mean']:.1%} of the stamps"
     return line + "."
 
 
