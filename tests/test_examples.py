@@ -98,3 +98,11 @@ def test_choose_picks_agreements_and_teacher_right_disagreements_per_style_each_
         verdicts = [answers(i)[0] == answers(i)[1] for i in mine]
         assert verdicts.count(True) == 2 and verdicts.count(False) >= 1
     assert chosen == choose(test, answers)  # deterministic
+
+
+def test_the_readme_names_only_example_pictures_that_exist():
+    # `python -m kd examples` picks new pictures after retraining; the README's code must still run.
+    import re
+
+    named = set(re.findall(r"examples/[\w-]+\.png", (ROOT / "README.md").read_text()))
+    assert named and all((ROOT / path).is_file() for path in named), sorted(p for p in named if not (ROOT / p).is_file())
