@@ -8,7 +8,7 @@ from conftest import ROOT
 
 from kd.config import DISTILL, DISTILL_TRAIN, SCRATCH
 from kd.models.classifiers import CNN_STUDENT, StudentConfig, TeacherConfig
-from kd.study.experiments import AT_48, ANOTHER_TEACHER, EIGHTH_RELEASE, FIFTH, LABELS_ONLY_48, TEACHER_AT_48, FIFTH_RELEASE, FIRST_TRUNK_BLOCKS, SEEDS, SEVENTH_RELEASE, SHIPPED, SHIPPED_LABELS_ONLY, SHIPPED_SETTING, SIXTH_RELEASE, _shape_key, headline, run_one, run_study, study, summarize, tables_markdown
+from kd.study.experiments import ANOTHER_TEACHER, AT_48, EIGHTH_RELEASE, FIFTH, FIFTH_RELEASE, FIRST_TRUNK_BLOCKS, LABELS_ONLY_48, SEEDS, SEVENTH_RELEASE, SHIPPED, SHIPPED_LABELS_ONLY, SHIPPED_SETTING, SIXTH_RELEASE, TEACHER_AT_48, _shape_key, headline, run_one, run_study, study, summarize, tables_markdown
 
 
 def fake_rows(accuracy_of) -> list[dict]:

@@ -445,19 +445,18 @@ def _teacher_at_side(run: Run) -> dict:
     start = time.perf_counter()
     dataset, teacher = _teacher(run.setting, run.seed)
 
-    def agreements(check, modalities=("image", "text")) -> float:
-        shrunk = replace(check, images=at_side(check.images, side))
-        return agreement(dataset_logits(teacher, shrunk, modalities), dataset_logits(teacher, check, modalities))
+    def shrunk(data):
+        return replace(data, images=at_side(data.images, side))
 
     test, val = dataset.split("test"), dataset.split("val")
-    shrunk_test = replace(test, images=at_side(test.images, side))
+    whole_test, shrunk_test = dataset_logits(teacher, test), dataset_logits(teacher, shrunk(test))
     row = {
         "key": run.key(), "setting": run.setting.name, "method": run.method.name, "student": run.method.student,
         "seed": run.seed, "epochs": TEACHER_TRAIN.epochs,
-        "test_accuracy": accuracy(dataset_logits(teacher, shrunk_test), test.labels),
-        "val_accuracy": accuracy(dataset_logits(teacher, replace(val, images=at_side(val.images, side))), val.labels),
-        "test_agreement": agreements(test),
-        "teacher_test_accuracy": accuracy(dataset_logits(teacher, test), test.labels),
+        "test_accuracy": accuracy(shrunk_test, test.labels),
+        "val_accuracy": accuracy(dataset_logits(teacher, shrunk(val)), val.labels),
+        "test_agreement": agreement(shrunk_test, whole_test),
+        "teacher_test_accuracy": accuracy(whole_test, test.labels),
         "params": teacher.num_params(),
     }
     checks = {}
@@ -466,8 +465,10 @@ def _teacher_at_side(run: Run) -> dict:
     if run.setting.label == "category" and stamps.available():
         checks["stamps"] = stamps.check_dataset(dataset.classes, progress=False)
     for name, check in checks.items():
+        small = shrunk(check)
         for view, modalities in CLIP_ART_VIEWS:
-            row[f"{name}_agreement{view}"] = agreements(check, modalities)
+            row[f"{name}_agreement{view}"] = agreement(dataset_logits(teacher, small, modalities),
+                                                       dataset_logits(teacher, check, modalities))
     return {**row, "seconds": time.perf_counter() - start}
 
 
@@ -545,6 +546,11 @@ METRICS = ("test_accuracy", "val_accuracy", "test_agreement", "ood_agreement", "
            "stamps_agreement", "stamps_agreement_picture")
 
 
+def _both(row: dict, metric: str) -> str:
+    """A row's mean `metric` with the text and from the picture alone: "78.5% and 67.8%"."""
+    return f"{row[metric]['mean']:.1%} and {row[metric + '_picture']['mean']:.1%}"
+
+
 def headline(tables: dict) -> str | None:
     """The shipped recipe against labels only, all labels, over the seeds both ran."""
     rows = {r["method"]: r for name in ("fidelity", "main") for r in tables.get(name, []) if r["setting"] == SHIPPED_SETTING}
@@ -563,7 +569,7 @@ def headline(tables: dict) -> str | None:
         line += (
             f"; on clip art it never saw it agrees with its teacher on {shipped['ood_agreement']['mean']:.1%} of pictures with "
             f"their text and {shipped['ood_agreement_picture']['mean']:.1%} from the picture alone "
-            f"(labels only: {labels['ood_agreement']['mean']:.1%} and {labels['ood_agreement_picture']['mean']:.1%})"
+            f"(labels only: {_both(labels, 'ood_agreement')})"
         )
     if "stamps_agreement" in shipped:
         line += (
@@ -571,16 +577,16 @@ def headline(tables: dict) -> str | None:
             f"with their description and {shipped['stamps_agreement_picture']['mean']:.1%} from the picture alone"
         )
         if "stamps_agreement" in labels:
-            line += f" (labels only: {labels['stamps_agreement']['mean']:.1%} and {labels['stamps_agreement_picture']['mean']:.1%})"
+            line += f" (labels only: {_both(labels, 'stamps_agreement')})"
     other = rows.get(ANOTHER_TEACHER)
     if other and "ood_agreement" in other:
         line += (
             f". For scale, a teacher agrees with the teacher of another seed (the same backbones and emoji, other seeds for "
-            f"its heads) on {other['test_agreement']['mean']:.1%} of the test split and on {other['ood_agreement']['mean']:.1%} "
-            f"and {other['ood_agreement_picture']['mean']:.1%} of that clip art"
+            f"its heads) on {other['test_agreement']['mean']:.1%} of the test split and on {_both(other, 'ood_agreement')} "
+            f"of that clip art"
         )
         if "stamps_agreement" in other:
-            line += f" (and {other['stamps_agreement']['mean']:.1%} and {other['stamps_agreement_picture']['mean']:.1%} of the stamps)"
+            line += f" (and {_both(other, 'stamps_agreement')} of the stamps)"
         if "ood_agreement_settled" in shipped and "ood_settled_share" in other:
             line += (
                 f". On the clip art every seed's teacher answers alike ({other['ood_settled_share']['mean']:.0%} of pictures with "
@@ -591,11 +597,10 @@ def headline(tables: dict) -> str | None:
     if shrunk and "ood_agreement" in shrunk:
         line += (
             f". Shown each picture shrunk to 48 px (as the eighth release's student read it), the teacher itself keeps its answer on "
-            f"{shrunk['test_agreement']['mean']:.1%} of the test split, {shrunk['ood_agreement']['mean']:.1%} and "
-            f"{shrunk['ood_agreement_picture']['mean']:.1%} of the clip art"
+            f"{shrunk['test_agreement']['mean']:.1%} of the test split, {_both(shrunk, 'ood_agreement')} of the clip art"
         )
         if "stamps_agreement" in shrunk:
-            line += f" and {shrunk['stamps_agreement']['mean']:.1%} and {shrunk['stamps_agreement_picture']['mean']:.1%} of the stamps"
+            line += f" and {_both(shrunk, 'stamps_agreement')} of the stamps"
     return line + "."
 
 
