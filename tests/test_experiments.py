@@ -29,7 +29,9 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     five_heads = [r for r in runs if r.table == "fidelity" and r.setting.name == SHIPPED_SETTING]
     # the headline's rows, taught by teachers of five heads as the shipped student is
     assert [(r.method.name, r.seed) for r in five_heads] == [
-        (m, s) for m in (ANOTHER_TEACHER, TEACHER_AT_48, SHIPPED_LABELS_ONLY, SHIPPED, LABELS_ONLY_48, EIGHTH_RELEASE) for s in SEEDS]
+        (m, s) for m in (ANOTHER_TEACHER, TEACHER_AT_48, SHIPPED_LABELS_ONLY, SHIPPED, LABELS_ONLY_48, EIGHTH_RELEASE) for s in SEEDS] + [
+        # then the shipped recipe at larger sides, the first seed only
+        ("shipped recipe reading 112 px pictures", 0), ("shipped recipe reading 128 px pictures: at the edge of the speed budget", 0)]
     assert {r.setting.teacher_heads for r in five_heads} == {TeacherConfig.heads} and TeacherConfig.heads > 1
     assert {r.setting.teacher_heads for r in runs if r.setting.name != SHIPPED_SETTING} == {1}
     third = "third release: all of the above"
@@ -141,9 +143,11 @@ def test_summarize_averages_over_seeds_in_the_study_order():
         row.update(ood_agreement=0.6, ood_agreement_picture=0.5)
     tables = summarize(rows)
     fidelity = tables["fidelity"]
-    assert [(r["setting"], r["method"]) for r in fidelity[:8]] == [
+    assert [(r["setting"], r["method"]) for r in fidelity[:10]] == [
         (SHIPPED_SETTING, ANOTHER_TEACHER), (SHIPPED_SETTING, TEACHER_AT_48), (SHIPPED_SETTING, SHIPPED_LABELS_ONLY),
         (SHIPPED_SETTING, SHIPPED), (SHIPPED_SETTING, LABELS_ONLY_48), (SHIPPED_SETTING, EIGHTH_RELEASE),
+        (SHIPPED_SETTING, "shipped recipe reading 112 px pictures"),
+        (SHIPPED_SETTING, "shipped recipe reading 128 px pictures: at the edge of the speed budget"),
         ("all labels", ANOTHER_TEACHER), ("all labels", "labels only")]
     labels = fidelity[2]
     assert labels["seeds"] == [0, 1, 2]
