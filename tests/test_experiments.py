@@ -8,7 +8,7 @@ from conftest import ROOT
 
 from kd.config import DISTILL, DISTILL_TRAIN, SCRATCH
 from kd.models.classifiers import CNN_STUDENT, StudentConfig, TeacherConfig
-from kd.study.experiments import ANOTHER_TEACHER, AT_48, EIGHTH_RELEASE, FIFTH, FIFTH_RELEASE, FIRST_TRUNK_BLOCKS, LABELS_ONLY_48, SEEDS, SEVENTH_RELEASE, SHIPPED, SHIPPED_LABELS_ONLY, SHIPPED_SETTING, SIXTH_RELEASE, TEACHER_AT_48, _shape_key, headline, run_one, run_study, study, summarize, tables_markdown
+from kd.study.experiments import ANOTHER_TEACHER, AT_48, AT_112_PX, AT_128_PX, EIGHTH_RELEASE, FIFTH, FIFTH_RELEASE, FIRST_TRUNK_BLOCKS, LABELS_ONLY_48, SEEDS, SEVENTH_RELEASE, SHIPPED, SHIPPED_LABELS_ONLY, SHIPPED_SETTING, SIXTH_RELEASE, TEACHER_AT_48, _shape_key, headline, run_one, run_study, study, summarize, tables_markdown
 
 
 def fake_rows(accuracy_of) -> list[dict]:
@@ -31,7 +31,7 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     assert [(r.method.name, r.seed) for r in five_heads] == [
         (m, s) for m in (ANOTHER_TEACHER, TEACHER_AT_48, SHIPPED_LABELS_ONLY, SHIPPED, LABELS_ONLY_48, EIGHTH_RELEASE) for s in SEEDS] + [
         # then the shipped recipe at larger sides, the first seed only
-        ("shipped recipe reading 112 px pictures", 0), ("shipped recipe reading 128 px pictures: at the edge of the speed budget", 0)]
+        (AT_112_PX, 0), (AT_128_PX, 0)]
     assert {r.setting.teacher_heads for r in five_heads} == {TeacherConfig.heads} and TeacherConfig.heads > 1
     assert {r.setting.teacher_heads for r in runs if r.setting.name != SHIPPED_SETTING} == {1}
     third = "third release: all of the above"
@@ -146,8 +146,7 @@ def test_summarize_averages_over_seeds_in_the_study_order():
     assert [(r["setting"], r["method"]) for r in fidelity[:10]] == [
         (SHIPPED_SETTING, ANOTHER_TEACHER), (SHIPPED_SETTING, TEACHER_AT_48), (SHIPPED_SETTING, SHIPPED_LABELS_ONLY),
         (SHIPPED_SETTING, SHIPPED), (SHIPPED_SETTING, LABELS_ONLY_48), (SHIPPED_SETTING, EIGHTH_RELEASE),
-        (SHIPPED_SETTING, "shipped recipe reading 112 px pictures"),
-        (SHIPPED_SETTING, "shipped recipe reading 128 px pictures: at the edge of the speed budget"),
+        (SHIPPED_SETTING, AT_112_PX), (SHIPPED_SETTING, AT_128_PX),
         ("all labels", ANOTHER_TEACHER), ("all labels", "labels only")]
     labels = fidelity[2]
     assert labels["seeds"] == [0, 1, 2]
