@@ -8,7 +8,7 @@ from conftest import ROOT
 
 from kd.config import DISTILL, DISTILL_TRAIN, SCRATCH
 from kd.models.classifiers import CNN_STUDENT, StudentConfig, TeacherConfig
-from kd.study.experiments import ANOTHER_TEACHER, AT_48, AT_112_PX, AT_128_PX, EIGHTH_RELEASE, FIFTH, FIFTH_RELEASE, FIRST_TRUNK_BLOCKS, LABELS_ONLY_48, SEEDS, SEVENTH_RELEASE, SHIPPED, SHIPPED_LABELS_ONLY, SHIPPED_SETTING, SIXTH_RELEASE, TEACHER_AT_48, _shape_key, headline, run_one, run_study, study, summarize, tables_markdown
+from kd.study.experiments import ANOTHER_TEACHER, AT_48, AT_112_PX, AT_128_PX, EIGHT_BLOCKS, EIGHTH_RELEASE, FIFTH, FIFTH_RELEASE, FIRST_TRUNK_BLOCKS, LABELS_ONLY_48, SEEDS, SEVENTH_RELEASE, SHIPPED, SHIPPED_LABELS_ONLY, SHIPPED_SETTING, SIXTH_RELEASE, TEACHER_AT_48, WIDER_HEAD, _shape_key, headline, run_one, run_study, study, summarize, tables_markdown
 
 
 def fake_rows(accuracy_of) -> list[dict]:
@@ -30,8 +30,8 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     # the headline's rows, taught by teachers of five heads as the shipped student is
     assert [(r.method.name, r.seed) for r in five_heads] == [
         (m, s) for m in (ANOTHER_TEACHER, TEACHER_AT_48, SHIPPED_LABELS_ONLY, SHIPPED, LABELS_ONLY_48, EIGHTH_RELEASE) for s in SEEDS] + [
-        # then the shipped recipe at larger sides, the first seed only
-        (AT_112_PX, 0), (AT_128_PX, 0)]
+        # then the shipped recipe at larger sides and with more room after the trunk, the first seed only
+        (AT_112_PX, 0), (AT_128_PX, 0), (EIGHT_BLOCKS, 0), (WIDER_HEAD, 0)]
     assert {r.setting.teacher_heads for r in five_heads} == {TeacherConfig.heads} and TeacherConfig.heads > 1
     assert {r.setting.teacher_heads for r in runs if r.setting.name != SHIPPED_SETTING} == {1}
     third = "third release: all of the above"
@@ -143,10 +143,10 @@ def test_summarize_averages_over_seeds_in_the_study_order():
         row.update(ood_agreement=0.6, ood_agreement_picture=0.5)
     tables = summarize(rows)
     fidelity = tables["fidelity"]
-    assert [(r["setting"], r["method"]) for r in fidelity[:10]] == [
+    assert [(r["setting"], r["method"]) for r in fidelity[:12]] == [
         (SHIPPED_SETTING, ANOTHER_TEACHER), (SHIPPED_SETTING, TEACHER_AT_48), (SHIPPED_SETTING, SHIPPED_LABELS_ONLY),
         (SHIPPED_SETTING, SHIPPED), (SHIPPED_SETTING, LABELS_ONLY_48), (SHIPPED_SETTING, EIGHTH_RELEASE),
-        (SHIPPED_SETTING, AT_112_PX), (SHIPPED_SETTING, AT_128_PX),
+        (SHIPPED_SETTING, AT_112_PX), (SHIPPED_SETTING, AT_128_PX), (SHIPPED_SETTING, EIGHT_BLOCKS), (SHIPPED_SETTING, WIDER_HEAD),
         ("all labels", ANOTHER_TEACHER), ("all labels", "labels only")]
     labels = fidelity[2]
     assert labels["seeds"] == [0, 1, 2]

@@ -200,6 +200,10 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         # at its edge, benchmarks/trunk_speed.py).
         "112 px": Method(AT_112_PX, DISTILL, student_args={"image_size": 112}, epochs=long),
         "128 px": Method(AT_128_PX, DISTILL, student_args={"image_size": 128}, epochs=long),
+        # More room after the frozen trunk at the shipped 96 px (seed 0): one more pretrained block
+        # (within the parameter budget), and a fusion head twice as wide.
+        "eight blocks": Method(EIGHT_BLOCKS, DISTILL, student_args={"trunk_blocks": 8}, epochs=long),
+        "wider head": Method(WIDER_HEAD, DISTILL, student_args={"hidden": 2 * StudentConfig.hidden}, epochs=long),
         "120 a folder": Method("sixth release, 120 clip-art pictures a folder (not 60)", replace(sixth, pictures_per_folder=120),
                                student_args=AT_48, epochs=long),
     }
@@ -222,7 +226,7 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     five_heads = Setting(SHIPPED_SETTING, teacher_heads=TeacherConfig.heads)
     add("fidelity", five_heads, ["another teacher", "teacher at 48 px", "labels only, shipped", "shipped", "labels only, 48 px", "eighth"],
         seeds)
-    add("fidelity", five_heads, ["112 px", "128 px"])
+    add("fidelity", five_heads, ["112 px", "128 px", "eight blocks", "wider head"])
     add("fidelity", everything, ["another teacher"], seeds)
     add("fidelity", everything, ["labels only", "first", "second", "third", "labels only, five blocks", "fourth",
                                  "labels only, seven blocks", "fifth", "labels only, 48 px", "sixth", "seventh", "labels only, 64 px",
@@ -270,6 +274,9 @@ SHIPPED_SETTING = "all labels, a teacher of five heads"
 # The shipped recipe at larger sides than its 96 px (seed 0).
 AT_112_PX = "shipped recipe reading 112 px pictures"
 AT_128_PX = "shipped recipe reading 128 px pictures: at the edge of the speed budget"
+# More room after the trunk at 96 px (seed 0).
+EIGHT_BLOCKS = "shipped recipe, eight trunk blocks"
+WIDER_HEAD = f"shipped recipe, a fusion head twice as wide (hidden {2 * StudentConfig.hidden})"
 SIXTH_RELEASE = "sixth release: fifth, 60 epochs, kept at its last epoch"
 # The fidelity table's reference row: each seed's teacher against the next seed's (`run_one`).
 ANOTHER_TEACHER = "for scale: another seed's teacher (same backbones and emoji, other seeds for its heads)"
