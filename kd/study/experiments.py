@@ -203,7 +203,7 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         # More room after the frozen trunk at the shipped 96 px (seed 0): one more pretrained block
         # (within the parameter budget), and a fusion head twice as wide.
         "eight blocks": Method(EIGHT_BLOCKS, DISTILL, student_args={"trunk_blocks": 8}, epochs=long),
-        "wider head": Method(WIDER_HEAD, DISTILL, student_args={"hidden": 2 * StudentConfig.hidden}, epochs=long),
+        "wider head": Method(WIDER_HEAD, DISTILL, student_args=WIDER_HEAD_ARGS, epochs=long),
         "120 a folder": Method("sixth release, 120 clip-art pictures a folder (not 60)", replace(sixth, pictures_per_folder=120),
                                student_args=AT_48, epochs=long),
     }
@@ -276,7 +276,8 @@ AT_112_PX = "shipped recipe reading 112 px pictures"
 AT_128_PX = "shipped recipe reading 128 px pictures: at the edge of the speed budget"
 # More room after the trunk at 96 px (seed 0).
 EIGHT_BLOCKS = "shipped recipe, eight trunk blocks"
-WIDER_HEAD = f"shipped recipe, a fusion head twice as wide (hidden {2 * StudentConfig.hidden})"
+WIDER_HEAD_ARGS = {"hidden": 2 * StudentConfig.hidden}
+WIDER_HEAD = f"shipped recipe, a fusion head twice as wide (hidden {WIDER_HEAD_ARGS['hidden']})"
 SIXTH_RELEASE = "sixth release: fifth, 60 epochs, kept at its last epoch"
 # The fidelity table's reference row: each seed's teacher against the next seed's (`run_one`).
 ANOTHER_TEACHER = "for scale: another seed's teacher (same backbones and emoji, other seeds for its heads)"
