@@ -10,6 +10,7 @@
     report         write the results and the study's tables into the README
     examples       pick the demo's held-out examples (some the models disagree on)
     export         the student as ONNX (and int8), with its preprocessing contract
+    gap            how closely the student follows its teacher on pictures it trained on and on unseen ones
 
 Errors a user can fix (bad data, a broken checkpoint, missing weights) are printed as one
 clear message and exit with status 2, never as a traceback.
@@ -208,6 +209,22 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gap(a: argparse.Namespace) -> int:
+    from kd.study.gap import gap_lines, gap_rows
+    from kd.study.report import write_command_output
+
+    folder = Layout(a.checkpoints)
+    student, config = load_checkpoint(folder.student)
+    teacher, _ = load_checkpoint(folder.teacher)
+    dataset = load_dataset(from_dict(DataConfig, config["data"]), progress=False)
+    lines = gap_lines(gap_rows(student, teacher, dataset, from_dict(DistillConfig, config["distill"])))
+    print("\n".join(lines))
+    if a.readme:
+        write_command_output(Path(a.readme), "gap", "python -m kd gap", lines)
+        print(f"wrote them into {a.readme}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from kd.study.experiments import TABLE_TITLES
 
@@ -313,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder for student.onnx (default: <checkpoints>/onnx)")
     p.add_argument("--quantize", choices=("int8",), default=None, help="also write an int8 model (onnxruntime dynamic quantization)")
     p.set_defaults(run=cmd_export)
+
+    p = sub.add_parser("gap", help="the student's agreement with its teacher on pictures it trained on and on unseen ones")
+    p.add_argument("--checkpoints", default=str(Layout().root))
+    p.add_argument("--readme", help="write the figures between this README's gap markers")
+    p.set_defaults(run=cmd_gap)
     return parser
 
 

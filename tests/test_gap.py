@@ -1,0 +1,42 @@
+"""The generalisation gap (kd.study.gap): the student against its teacher on pictures it trained on and unseen ones."""
+
+from dataclasses import replace
+
+import torch
+
+from kd.cli import build_parser, cmd_gap
+from kd.config import DISTILL, DistillConfig
+from kd.data import clipart, stamps
+from kd.models.classifiers import create_model
+from kd.study.gap import VIEWS, gap_lines, gap_rows, sources
+
+
+def test_each_source_pairs_the_pictures_trained_on_with_held_out_ones(emoji_dataset):
+    pairs = sources(emoji_dataset, DISTILL, limit=8)
+    expected = {"emoji"} | ({"clip art"} if clipart.available() else set()) | ({"stamps"} if stamps.available() else set())
+    assert set(pairs) == expected
+    seen, unseen = pairs["emoji"]
+    assert set(seen.splits) == {"train"} and set(unseen.splits) == {"test"} and len(seen) == len(unseen) == 8
+    for name in expected - {"emoji"}:
+        seen, unseen = pairs[name]
+        assert len(seen) == len(unseen) == 8 and seen.images.dtype == torch.uint8
+        assert not any(torch.equal(a, b) for a in seen.images for b in unseen.images)  # held out means never trained on
+    # A recipe without the transfer pictures trained on emoji alone: so is its gap.
+    assert set(sources(emoji_dataset, DistillConfig(), limit=8)) == {"emoji"}
+    assert set(sources(emoji_dataset, replace(DISTILL, stamps=False), limit=8)) == expected - {"stamps"}
+
+
+def test_a_student_that_is_its_teacher_follows_it_everywhere_and_a_fresh_one_does_not(emoji_dataset, teacher):
+    rows = gap_rows(teacher, teacher, emoji_dataset, DISTILL, limit=12)
+    assert all(r[side][view] == 1.0 for r in rows for side in ("seen", "unseen") for view in VIEWS)
+    torch.manual_seed(0)
+    fresh = gap_rows(create_model("student").eval(), teacher, emoji_dataset, DISTILL, limit=12)
+    scores = [r[side][view] for r in fresh for side in ("seen", "unseen") for view in VIEWS]
+    assert all(0 <= s <= 1 for s in scores) and min(scores) < 1.0
+    lines = gap_lines(fresh)
+    assert len(lines) == 1 + len(fresh) and lines[1].startswith("emoji (12 seen, 12 unseen): picture ")
+
+
+def test_the_command_is_wired():
+    args = build_parser().parse_args(["gap", "--readme", "README.md"])
+    assert args.run is cmd_gap and args.readme == "README.md"
