@@ -34,7 +34,7 @@ def test_a_student_that_is_its_teacher_follows_it_everywhere_and_a_fresh_one_doe
     scores = [r[side][view] for r in fresh for side in ("seen", "unseen") for view in VIEWS]
     assert all(0 <= s <= 1 for s in scores) and min(scores) < 1.0
     lines = gap_lines(fresh)
-    assert len(lines) == 1 + len(fresh) and lines[1].startswith("emoji (12 seen, 12 unseen): picture ")
+    assert len(lines) == 1 + len(fresh) and lines[1].startswith("emoji (12 seen, 12 unseen): picture+text ")
 
 
 def test_the_command_is_wired():

@@ -120,18 +120,21 @@ def dataset_logits(
 # ------------------------------------------------------------------- out of domain
 
 
+# What a model is shown of a picture-and-text example in the out-of-domain figures.
+VIEWS = {"picture+text": ("image", "text"), "picture": ("image",)}
+
+
 def out_of_domain(models: dict[str, MultimodalClassifier], teacher_name: str, check: MultimodalDataset) -> dict[str, dict]:
     """Each model on pictures never used in training (a check set of `kd.data.clipart` or
     `kd.data.stamps`): accuracy against the folders' categories and agreement with the teacher, from
     picture + text (an example whose text is empty answers from its picture) and from the
     picture only; a model that cannot read a view's modalities has no row for it."""
-    views = {"picture+text": ("image", "text"), "picture": ("image",)}
     teacher = models[teacher_name]
-    teacher_logits = {view: dataset_logits(teacher, check, modalities) for view, modalities in views.items()}
+    teacher_logits = {view: dataset_logits(teacher, check, modalities) for view, modalities in VIEWS.items()}
     results = {}
     for name, model in models.items():
         row = {"examples": len(check)}
-        for view, modalities in views.items():
+        for view, modalities in VIEWS.items():
             if not set(modalities) <= set(model.modalities):
                 continue
             logits = teacher_logits[view] if name == teacher_name else dataset_logits(model, check, modalities)

@@ -5,8 +5,8 @@ distilled on, against pictures of the same source it never saw.
     python -m kd gap --readme README.md   # and writes them into the README
 
 For each source the shipped student learned from, its agreement with the teacher on the
-pictures it trained on (seen) and on held-out pictures of the same source (unseen), from the
-picture alone and with the picture's own text:
+pictures it trained on (seen) and on held-out pictures of the same source (unseen), with the
+picture's own text and from the picture alone:
 
 - emoji: the training split against the test split (held-out emoji, every art style);
 - clip art: the transfer folders, as the student's recipe picked them, against the held-out
@@ -27,41 +27,37 @@ from kd.config import DistillConfig
 from kd.data import clipart, stamps
 from kd.data.dataset import MultimodalDataset
 from kd.models.classifiers import MultimodalClassifier
-from kd.study.evaluate import agreement, dataset_logits
-
-VIEWS = {"picture": ("image",), "picture+text": ("image", "text")}
-
+from kd.study.evaluate import VIEWS, agreement, dataset_logits
 
 def follows(student: MultimodalClassifier, teacher: MultimodalClassifier, dataset: MultimodalDataset) -> dict[str, float]:
-    """The student's agreement with the teacher on `dataset`, from the picture alone and with its text."""
+    """The student's agreement with the teacher on `dataset`, with its text and from the picture alone."""
     return {view: agreement(dataset_logits(student, dataset, modalities), dataset_logits(teacher, dataset, modalities))
             for view, modalities in VIEWS.items()}
 
 
-def _pictures(part, classes: list[str], name: str, limit: int | None) -> MultimodalDataset:
-    """A loaded clip-art or stamps part as a dataset of its pictures and their own texts. A
-    transfer part is unlabelled: its labels are -1 and never read (agreement needs none)."""
-    n = len(part.texts) if limit is None else min(limit, len(part.texts))
-    return MultimodalDataset(
-        images=part.images[:n], texts=list(part.texts[:n]), labels=torch.full((n,), -1, dtype=torch.long), classes=list(classes),
-        groups=list(part.folders[:n]), styles=[name] * n, splits=["test"] * n, name=f"{name}-gap",
-    )
+def _unlabelled(part, classes: list[str], name: str) -> MultimodalDataset:
+    """Transfer pictures (a loaded clip-art or stamps part) and their own texts as a dataset. They
+    are unlabelled: their labels are -1 and never read (agreement needs none)."""
+    n = len(part.texts)
+    return MultimodalDataset(images=part.images, texts=list(part.texts), labels=torch.full((n,), -1, dtype=torch.long),
+                             classes=list(classes), groups=list(part.folders), styles=[name] * n, splits=["test"] * n, name=f"{name}-transfer")
 
 
 def sources(dataset: MultimodalDataset, distill: DistillConfig, limit: int | None = None) -> dict[str, tuple[MultimodalDataset, MultimodalDataset]]:
     """(seen, unseen) pictures of each source the student trained on (its recipe, `distill`)
     and that is installed: the emoji's training and test splits, and the clip art and stamps
-    of its transfer set against their checks. `limit` keeps the first pictures of each (tests)."""
-    cap = (lambda d: d.subset(range(min(limit, len(d))))) if limit is not None else (lambda d: d)
-    out = {"emoji": (cap(dataset.split("train")), cap(dataset.split("test")))}
+    of its transfer set against their checks (those `python -m kd evaluate` scores). `limit`
+    keeps the first pictures of each (tests)."""
+    pairs = {"emoji": (dataset.split("train"), dataset.split("test"))}
     if distill.pictures and clipart.available():
         seen = clipart.load("transfer", progress=False, per_folder=distill.pictures_per_folder)
-        out["clip art"] = (_pictures(seen, dataset.classes, "clipart", limit),
-                           _pictures(clipart.load("check", progress=False), dataset.classes, "clipart", limit))
+        pairs["clip art"] = (_unlabelled(seen, dataset.classes, "openclipart"), clipart.check_dataset(dataset.classes, progress=False))
     if distill.pictures and distill.stamps and stamps.available():
-        out["stamps"] = (_pictures(stamps.load("transfer", progress=False), dataset.classes, "stamps", limit),
-                         _pictures(stamps.load("check", progress=False), dataset.classes, "stamps", limit))
-    return out
+        pairs["stamps"] = (_unlabelled(stamps.load("transfer", progress=False), dataset.classes, "tuxpaint"),
+                           stamps.check_dataset(dataset.classes, progress=False))
+    if limit is None:
+        return pairs
+    return {name: tuple(d.subset(range(min(limit, len(d)))) for d in pair) for name, pair in pairs.items()}
 
 
 def gap_rows(student: MultimodalClassifier, teacher: MultimodalClassifier, dataset: MultimodalDataset, distill: DistillConfig,
@@ -76,7 +72,7 @@ def gap_rows(student: MultimodalClassifier, teacher: MultimodalClassifier, datas
 
 
 def gap_lines(rows: list[dict]) -> list[str]:
-    """The rows as the command prints them: seen against unseen, picture only, then with text."""
+    """The rows as the command prints them: seen against unseen, with the text, then from the picture alone."""
     lines = ["agreement with the teacher on pictures the student trained on (seen) and held-out ones (unseen)"]
     for r in rows:
         cells = [f"{view} {r['seen'][view]:.3f} seen, {r['unseen'][view]:.3f} unseen" for view in VIEWS]
