@@ -15,6 +15,9 @@ picture's own text and from the picture alone:
 
 A student that had learned its teacher's function would follow it about as closely on both;
 one that has learned the pictures it was shown follows it on those and less on the others.
+On the unseen pictures it also splits the agreement by how sure the teacher is (its top
+probability at T = 1 at least `SURE`, or less): a student may miss answers the teacher
+itself hardly prefers, or answers it gives with conviction.
 The teacher's answers come from its cached backbone features, so only the first run waits
 for the teacher (a few minutes on 2 cores).
 """
@@ -29,10 +32,26 @@ from kd.data.dataset import MultimodalDataset
 from kd.models.classifiers import MultimodalClassifier
 from kd.study.evaluate import VIEWS, agreement, dataset_logits
 
+# The teacher's top probability (T = 1) from which it counts as sure of an answer.
+SURE = 0.8
+
 def follows(student: MultimodalClassifier, teacher: MultimodalClassifier, dataset: MultimodalDataset) -> dict[str, float]:
     """The student's agreement with the teacher on `dataset`, with its text and from the picture alone."""
     return {view: agreement(dataset_logits(student, dataset, modalities), dataset_logits(teacher, dataset, modalities))
             for view, modalities in VIEWS.items()}
+
+
+def by_conviction(student: MultimodalClassifier, teacher: MultimodalClassifier, dataset: MultimodalDataset) -> dict[str, dict]:
+    """Per view, the share of `dataset` where the teacher is sure (top probability >= `SURE`),
+    and the student's agreement there and on the rest (None where a side is empty)."""
+    out = {}
+    for view, modalities in VIEWS.items():
+        teacher_logits, student_logits = dataset_logits(teacher, dataset, modalities), dataset_logits(student, dataset, modalities)
+        sure = teacher_logits.softmax(1).max(1).values >= SURE
+        out[view] = {"sure_share": sure.float().mean().item(),
+                     **{side: agreement(student_logits[mask], teacher_logits[mask]) if mask.any() else None
+                        for side, mask in (("sure", sure), ("unsure", ~sure))}}
+    return out
 
 
 def _unlabelled(part, classes: list[str], name: str) -> MultimodalDataset:
@@ -62,19 +81,31 @@ def sources(dataset: MultimodalDataset, distill: DistillConfig, limit: int | Non
 
 def gap_rows(student: MultimodalClassifier, teacher: MultimodalClassifier, dataset: MultimodalDataset, distill: DistillConfig,
              limit: int | None = None) -> list[dict]:
-    """One row per source: its name, how many pictures were seen and unseen, and the student's
-    agreement with the teacher on each (`follows`)."""
+    """One row per source: its name, how many pictures were seen and unseen, the student's
+    agreement with the teacher on each (`follows`), and on the unseen ones by how sure the
+    teacher is (`by_conviction`)."""
     rows = []
     for name, (seen, unseen) in sources(dataset, distill, limit).items():
         rows.append({"source": name, "seen_examples": len(seen), "unseen_examples": len(unseen),
-                     "seen": follows(student, teacher, seen), "unseen": follows(student, teacher, unseen)})
+                     "seen": follows(student, teacher, seen), "unseen": follows(student, teacher, unseen),
+                     "unseen_by_conviction": by_conviction(student, teacher, unseen)})
     return rows
 
 
 def gap_lines(rows: list[dict]) -> list[str]:
-    """The rows as the command prints them: seen against unseen, with the text, then from the picture alone."""
+    """The rows as the command prints them: seen against unseen, with the text, then from the
+    picture alone; then the unseen ones where the teacher is sure and where it is not."""
     lines = ["agreement with the teacher on pictures the student trained on (seen) and held-out ones (unseen)"]
     for r in rows:
         cells = [f"{view} {r['seen'][view]:.3f} seen, {r['unseen'][view]:.3f} unseen" for view in VIEWS]
         lines.append(f"{r['source']} ({r['seen_examples']} seen, {r['unseen_examples']} unseen): " + "; ".join(cells))
+    lines.append(f"unseen pictures where the teacher is sure (top probability >= {SURE}) and where it is not")
+    for r in rows:
+        cells = [f"{view} {_share(c['sure'])} where sure ({c['sure_share']:.0%} of them), {_share(c['unsure'])} elsewhere"
+                 for view, c in r["unseen_by_conviction"].items()]
+        lines.append(f"{r['source']}: " + "; ".join(cells))
     return lines
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
