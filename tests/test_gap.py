@@ -49,6 +49,7 @@ def test_conviction_splits_the_unseen_pictures_by_the_teachers_top_probability(e
     assert set(split) == set(VIEWS)
     for view, modalities in VIEWS.items():
         probs = dataset_logits(teacher, unseen, modalities).softmax(1).max(1).values
+        assert split[view]["all"] == whole[view]
         share = split[view]["sure_share"]
         assert share == pytest.approx((probs >= SURE).float().mean().item())
         # The whole set's agreement is the two sides', weighted by their shares.

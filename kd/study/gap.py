@@ -35,6 +35,7 @@ from kd.study.evaluate import VIEWS, agreement, dataset_logits
 # The teacher's top probability (T = 1) from which it counts as sure of an answer.
 SURE = 0.8
 
+
 def follows(student: MultimodalClassifier, teacher: MultimodalClassifier, dataset: MultimodalDataset) -> dict[str, float]:
     """The student's agreement with the teacher on `dataset`, with its text and from the picture alone."""
     return {view: agreement(dataset_logits(student, dataset, modalities), dataset_logits(teacher, dataset, modalities))
@@ -42,13 +43,14 @@ def follows(student: MultimodalClassifier, teacher: MultimodalClassifier, datase
 
 
 def by_conviction(student: MultimodalClassifier, teacher: MultimodalClassifier, dataset: MultimodalDataset) -> dict[str, dict]:
-    """Per view, the share of `dataset` where the teacher is sure (top probability >= `SURE`),
-    and the student's agreement there and on the rest (None where a side is empty)."""
+    """Per view, the student's agreement with the teacher on all of `dataset` (as `follows`), the
+    share where the teacher is sure (top probability >= `SURE`), and the agreement there and on
+    the rest (None where a side is empty)."""
     out = {}
     for view, modalities in VIEWS.items():
         teacher_logits, student_logits = dataset_logits(teacher, dataset, modalities), dataset_logits(student, dataset, modalities)
         sure = teacher_logits.softmax(1).max(1).values >= SURE
-        out[view] = {"sure_share": sure.float().mean().item(),
+        out[view] = {"all": agreement(student_logits, teacher_logits), "sure_share": sure.float().mean().item(),
                      **{side: agreement(student_logits[mask], teacher_logits[mask]) if mask.any() else None
                         for side, mask in (("sure", sure), ("unsure", ~sure))}}
     return out
@@ -86,9 +88,9 @@ def gap_rows(student: MultimodalClassifier, teacher: MultimodalClassifier, datas
     teacher is (`by_conviction`)."""
     rows = []
     for name, (seen, unseen) in sources(dataset, distill, limit).items():
-        rows.append({"source": name, "seen_examples": len(seen), "unseen_examples": len(unseen),
-                     "seen": follows(student, teacher, seen), "unseen": follows(student, teacher, unseen),
-                     "unseen_by_conviction": by_conviction(student, teacher, unseen)})
+        split = by_conviction(student, teacher, unseen)
+        rows.append({"source": name, "seen_examples": len(seen), "unseen_examples": len(unseen), "seen": follows(student, teacher, seen),
+                     "unseen": {view: sides["all"] for view, sides in split.items()}, "unseen_by_conviction": split})
     return rows
 
 
