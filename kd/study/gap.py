@@ -38,8 +38,7 @@ SURE = 0.8
 
 def follows(student: MultimodalClassifier, teacher: MultimodalClassifier, dataset: MultimodalDataset) -> dict[str, float]:
     """The student's agreement with the teacher on `dataset`, with its text and from the picture alone."""
-    return {view: agreement(dataset_logits(student, dataset, modalities), dataset_logits(teacher, dataset, modalities))
-            for view, modalities in VIEWS.items()}
+    return {view: sides["all"] for view, sides in by_conviction(student, teacher, dataset).items()}
 
 
 def by_conviction(student: MultimodalClassifier, teacher: MultimodalClassifier, dataset: MultimodalDataset) -> dict[str, dict]:
@@ -88,7 +87,7 @@ def gap_rows(student: MultimodalClassifier, teacher: MultimodalClassifier, datas
     teacher is (`by_conviction`)."""
     rows = []
     for name, (seen, unseen) in sources(dataset, distill, limit).items():
-        split = by_conviction(student, teacher, unseen)
+        split = by_conviction(student, teacher, unseen)  # its "all" is `follows`, without running both models again
         rows.append({"source": name, "seen_examples": len(seen), "unseen_examples": len(unseen), "seen": follows(student, teacher, seen),
                      "unseen": {view: sides["all"] for view, sides in split.items()}, "unseen_by_conviction": split})
     return rows
@@ -103,11 +102,12 @@ def gap_lines(rows: list[dict]) -> list[str]:
         lines.append(f"{r['source']} ({r['seen_examples']} seen, {r['unseen_examples']} unseen): " + "; ".join(cells))
     lines.append(f"unseen pictures where the teacher is sure (top probability >= {SURE}) and where it is not")
     for r in rows:
-        cells = [f"{view} {_share(c['sure'])} where sure ({c['sure_share']:.0%} of them), {_share(c['unsure'])} elsewhere"
+        cells = [f"{view} {_figure(c['sure'])} where sure ({c['sure_share']:.0%} of them), {_figure(c['unsure'])} elsewhere"
                  for view, c in r["unseen_by_conviction"].items()]
         lines.append(f"{r['source']}: " + "; ".join(cells))
     return lines
 
 
-def _share(value: float | None) -> str:
+def _figure(value: float | None) -> str:
+    """An agreement as printed; "-" where no picture fell on that side."""
     return "-" if value is None else f"{value:.3f}"
