@@ -10,7 +10,7 @@ from kd.config import DISTILL, DistillConfig
 from kd.data import clipart, stamps
 from kd.models.classifiers import create_model
 from kd.study.evaluate import dataset_logits
-from kd.study.gap import SURE, VIEWS, by_conviction, follows, gap_lines, gap_rows, sources
+from kd.study.gap import SURE, VIEWS, by_conviction, follows, gap_lines, gap_rows, picture_logits_at, sources
 
 
 def test_each_source_pairs_the_pictures_trained_on_with_held_out_ones(emoji_dataset):
@@ -37,8 +37,9 @@ def test_a_student_that_is_its_teacher_follows_it_everywhere_and_a_fresh_one_doe
     scores = [r[side][view] for r in fresh for side in ("seen", "unseen") for view in VIEWS]
     assert all(0 <= s <= 1 for s in scores) and min(scores) < 1.0
     lines = gap_lines(fresh)
-    assert len(lines) == 2 + 2 * len(fresh) and lines[1].startswith("emoji (12 seen, 12 unseen): picture+text ")
+    assert len(lines) == 3 + 3 * len(fresh) and lines[1].startswith("emoji (12 seen, 12 unseen): picture+text ")
     assert lines[2 + len(fresh)].startswith("emoji: picture+text ")
+    assert lines[-len(fresh)].startswith("emoji: the teacher at 96 px ")
 
 
 def test_conviction_splits_the_unseen_pictures_by_the_teachers_top_probability(emoji_dataset, teacher):
@@ -63,3 +64,14 @@ def test_conviction_splits_the_unseen_pictures_by_the_teachers_top_probability(e
 def test_the_command_is_wired():
     args = build_parser().parse_args(["gap", "--readme", "README.md"])
     assert args.run is cmd_gap and args.readme == "README.md"
+
+
+def test_the_teacher_read_at_its_own_side_is_itself_and_at_the_students_it_is_not(emoji_dataset, teacher):
+    unseen = emoji_dataset.split("test").subset(range(24))
+    own = dataset_logits(teacher, unseen, VIEWS["picture"])
+    assert torch.allclose(picture_logits_at(teacher, unseen.images, teacher.config.image_size), own, atol=1e-4)
+    # Its pretrained blocks see a 96 px picture at another scale: other features, other logits.
+    assert not torch.allclose(picture_logits_at(teacher, unseen.images, 96), own, atol=1e-2)
+    # A student that is its teacher reads at the teacher's side, so the teacher there is itself.
+    rows = gap_rows(teacher, teacher, emoji_dataset, DISTILL, limit=6)
+    assert all(r["student_side"] == r["teacher_side"] == 224 and r["teacher_at_student_side"] == 1.0 for r in rows)

@@ -87,11 +87,13 @@ class ImageBackbone(Backbone):
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
 
-    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) uint8 canonical pictures -> (B, 3, input_size, input_size) float, normalised."""
+    def preprocess(self, images: torch.Tensor, side: int | None = None) -> torch.Tensor:
+        """(B, 3, S, S) uint8 canonical pictures -> (B, 3, side, side) float, normalised; `side` is
+        the backbone's own `input_size` unless given (the study reads it at other sides)."""
+        side = side or self.input_size
         x = images.float().div_(255.0)
-        if x.shape[-1] != self.input_size:
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False, antialias=True)
+        if x.shape[-1] != side:
+            x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
         mean = torch.tensor(self.mean).view(1, 3, 1, 1)
         std = torch.tensor(self.std).view(1, 3, 1, 1)
         return (x - mean) / std
