@@ -117,7 +117,8 @@ def gap_rows(student: MultimodalClassifier, teacher: MultimodalClassifier, datas
 
 def gap_lines(rows: list[dict]) -> list[str]:
     """The rows as the command prints them: seen against unseen, with the text, then from the
-    picture alone; then the unseen ones where the teacher is sure and where it is not."""
+    picture alone; then the unseen ones where the teacher is sure and where it is not; last, from
+    the picture alone, the teacher reading them at the student's side against the student."""
     lines = ["agreement with the teacher on pictures the student trained on (seen) and held-out ones (unseen)"]
     for r in rows:
         cells = [f"{view} {r['seen'][view]:.3f} seen, {r['unseen'][view]:.3f} unseen" for view in VIEWS]
