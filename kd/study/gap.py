@@ -24,8 +24,8 @@ way to make the teacher cheaper, and its pretrained blocks then see every pictur
 scale: the student, reading the same 96 px through the same first blocks, should follow the
 teacher more closely than that.
 The teacher's answers come from its cached backbone features, so only the first run waits
-for the teacher (a few minutes on 2 cores); its answers at the student's side are computed
-each time (under a minute).
+for the teacher (a few minutes on 2 cores), and its features at the student's side are
+cached too (under a minute, once).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from kd.data import clipart, stamps
 from kd.data.dataset import MultimodalDataset
 from kd.models.classifiers import Features, MultimodalClassifier, Teacher
 from kd.study.evaluate import VIEWS, agreement, dataset_logits
+from kd.training.augment import picture_features
 
 # The teacher's top probability (T = 1) from which it counts as sure of an answer.
 SURE = 0.8
@@ -62,12 +63,10 @@ def by_conviction(student: MultimodalClassifier, teacher: MultimodalClassifier, 
 
 
 @torch.no_grad()
-def picture_logits_at(teacher: Teacher, images: torch.Tensor, side: int, batch_size: int = 32) -> torch.Tensor:
+def picture_logits_at(teacher: Teacher, images: torch.Tensor, side: int) -> torch.Tensor:
     """(N, K) the teacher's picture-only logits with its image backbone reading the canonical
-    pictures `images` at `side` px instead of its own input size (not cached: a few seconds
-    per hundred pictures)."""
-    backbone = teacher.image_backbone
-    image = torch.cat([backbone(backbone.preprocess(chunk, side)) for chunk in images.split(batch_size)])
+    pictures `images` at `side` px instead of its own input size (`picture_features`, cached)."""
+    image = picture_features(teacher, images, progress=False, side=side)
     shown = torch.ones(len(images), dtype=torch.bool)
     return teacher.forward_head(Features(image, torch.zeros(len(images), teacher.text_backbone.out_dim), shown, ~shown))[0]
 
