@@ -504,6 +504,7 @@ def _results_tab(checkpoints: Path) -> None:
     table, how = results.results_frame(metrics), results.training_table(checkpoints, names)
     gr.Dataframe(table, interactive=False, wrap=True, column_widths=results.column_widths(table), max_height=1000,
                  elem_id="results-table")
+    gr.Markdown(results.COLUMNS_EXPLAINED, elem_id="results-columns")
     gr.Dataframe(how, interactive=False, wrap=True, column_widths=results.column_widths(how, wide=("how it learned",)),
                  max_height=1000, elem_id="results-how")
     gr.Markdown("### Accuracy per class")

@@ -123,7 +123,7 @@ def test_the_results_table_shows_each_model_on_the_modalities_it_reads():
         "student_text": row(0.65, accuracy_text_only=0.65),
     }}
     frame = results.results_frame(metrics).set_index("model")
-    assert list(frame.columns[:3]) == ["test accuracy", "picture only", "text only"]
+    assert {"picture only", "text only"} <= set(frame.columns)
     assert frame.loc["picture-only student", ["picture only", "text only"]].tolist() == ["0.550", ""]
     assert frame.loc["text-only student", ["picture only", "text only"]].tolist() == ["", "0.650"]
 

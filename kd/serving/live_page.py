@@ -12,7 +12,7 @@ import pandas as pd
 
 from kd.layout import EXPORTED, display_name
 from kd.serving.live import TWIN, LiveData, LiveResult, LiveSettings, percent
-from kd.serving.results import how_it_learned, training_summary
+from kd.serving.results import how_it_learned, in_words, training_summary
 
 YOUR_STUDENT = "your student"  # how the Demo tab and the curves name it
 YOURS = "your student (taught by the teacher)"  # its row in the comparison, beside its twin's
@@ -66,19 +66,15 @@ def data_line(data: LiveData) -> str:
     train = len(data.dataset.split_indices("train"))
     line = f"Training pictures: {train:,} in {_styles(styles)}."
     if data.missing_styles:
-        missing, many = _and(data.missing_styles), len(data.missing_styles) > 1
+        missing, many = in_words(data.missing_styles), len(data.missing_styles) > 1
         line += (f" The {missing} style{'s are' if many else ' is'} not installed on this server: the teacher learned "
-                 f"from {'them' if many else 'it'} too, but here the students train and are scored on {_and(styles)} "
+                 f"from {'them' if many else 'it'} too, but here the students train and are scored on {in_words(styles)} "
                  "pictures only.")
     return line
 
 
 def _styles(styles: list[str]) -> str:
-    return f"the {styles[0]} art style" if len(styles) == 1 else f"{len(styles)} art styles ({_and(styles)})"
-
-
-def _and(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    return f"the {styles[0]} art style" if len(styles) == 1 else f"{len(styles)} art styles ({in_words(styles)})"
 
 
 def training_line(epoch: int, settings: LiveSettings, seconds: float) -> str:

@@ -27,7 +27,8 @@ CURVES = {
 }
 CURVE_CAPTIONS = {
     "val_agreement": "how often a student picks the teacher's answer on the validation split.",
-    "loss": "the distilled student's loss includes the KL term scaled by T², so it sits higher than the others.",
+    "loss": "a student taught by the teacher adds the KL term, scaled by T², to its loss, so its curve sits far above "
+            "the labels-only student's.",
 }
 # Shown below the plots, not as their captions: a plot's fixed height cuts a long caption.
 CURVES_CAPTION = "\n\n".join(f"**{CURVES[metric].capitalize()}**: {caption}" for metric, caption in CURVE_CAPTIONS.items())
@@ -78,6 +79,22 @@ class MetricsError(ValueError):
     """A metrics file that is missing or not what `python -m kd evaluate --json` writes."""
 
 
+# Under the table: each column in plain words, for a reader who has not met the terms.
+COLUMNS_EXPLAINED = (
+    "**Agreement with teacher**: how often a model picks the teacher's answer. "
+    "**Latency**: the time of one answer (picture and text in, probabilities out) on the CPU that evaluated them; "
+    "p50 is the median, p95 the slowest one in twenty. "
+    "**Clip art, cut-out photos**: pictures from sources never used in training, with their file's words or "
+    "description as the text, or alone. "
+    "**Picture only, text only**: test accuracy with the other input hidden. "
+    "**Macro-F1**: accuracy that weighs every category equally, however many emoji it has. "
+    "**KL to teacher**: how far a model's probabilities are from the teacher's (KL divergence at T = 1; 0 = the same). "
+    "**ECE** (expected calibration error): how far a model's confidence is from how often it is right (0 = as often as it claims). "
+    "Below, **transfer set**: inputs without labels (words, phrases, pictures) that the teacher answers for the student "
+    "to copy; **augmented views**: pictures cropped, recoloured, blurred or put on new backgrounds, shown to both models."
+)
+
+
 def load_metrics(path: str | Path = Layout().metrics) -> dict:
     path = Path(path)
     redo = f"Write it again: python -m kd evaluate --json {path}"
@@ -96,34 +113,38 @@ def results_frame(metrics: dict) -> pd.DataFrame:
     """One row per model: the test-set figures of `metrics.json`, formatted for reading."""
     rows = []
     for name, m in metrics["models"].items():
+        # What the headline says first (accuracy, agreement, size, speed), then the pictures never
+        # trained on, then the details: a laptop's screen shows the first columns, the rest scroll.
         row = {
             "model": layout.display_name(name),
             "test accuracy": f"{m['accuracy']:.3f}",
-            # A one-modality model is scored on the modality it reads; "" where it reads none.
-            "picture only": _score(m.get("accuracy_image_only")),
-            "text only": _score(m.get("accuracy_text_only")),
-            "macro-F1": f"{m['macro_f1']:.3f}",
             "agreement with teacher": f"{m['agreement']:.3f}",
+            "parameters": f"{m['params'] / 1e6:.2f} M",
+            "size on disk": f"{m['size_mb']:.1f} MB",
+        }
+        if "latency_ms_p50" in m:
+            row["latency p50 / p95"] = f"{m['latency_ms_p50']:.2f} / {m['latency_ms_p95']:.2f} ms"
+        row |= {
             # Pictures from a source never trained on (kd.data.clipart): does it still follow the teacher?
             "clip art agreement (picture + text)": _score(m.get("out_of_domain", {}).get("picture+text", {}).get("agreement")),
             "clip art agreement (picture only)": _score(m.get("out_of_domain", {}).get("picture", {}).get("agreement")),
             # Tux Paint stamps never trained on (kd.data.stamps): cut-out photographs, some drawings.
             "cut-out photo agreement (picture + text)": _score(m.get("out_of_domain_stamps", {}).get("picture+text", {}).get("agreement")),
             "cut-out photo agreement (picture only)": _score(m.get("out_of_domain_stamps", {}).get("picture", {}).get("agreement")),
+            # A one-modality model is scored on the modality it reads; "" where it reads none.
+            "picture only": _score(m.get("accuracy_image_only")),
+            "text only": _score(m.get("accuracy_text_only")),
+            "macro-F1": f"{m['macro_f1']:.3f}",
             "KL to teacher": f"{m['kl_to_teacher']:.3f}",
             "ECE": f"{m['ece']:.3f}",
-            "parameters": f"{m['params'] / 1e6:.2f} M",
-            "size on disk": f"{m['size_mb']:.1f} MB",
         }
-        if "latency_ms_p50" in m:
-            row["latency p50 / p95"] = f"{m['latency_ms_p50']:.2f} / {m['latency_ms_p95']:.2f} ms"
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def headline(metrics: dict) -> str:
     """The one sentence the demo leads with: how much smaller and faster the student is, how
-    often it picks the teacher's answer on emoji it never saw (and on clip art and cut-out photos), against the
+    often it picks the teacher's answer on emoji, clip art and cut-out photos it never saw, against the
     same student taught by labels alone. '' when the metrics lack a model it needs."""
     models = metrics.get("models", {})
     teacher, student, scratch = (models.get(n) for n in (layout.TEACHER, layout.STUDENT, layout.SCRATCH))
@@ -132,20 +153,24 @@ def headline(metrics: dict) -> str:
     line = f"The student is {teacher['params'] / student['params']:.0f}x smaller"
     if "latency_ms_p50" in teacher and "latency_ms_p50" in student:
         line += f" and {teacher['latency_ms_p50'] / student['latency_ms_p50']:.0f}x faster"
-    line += f", and picks the teacher's answer for {student['agreement']:.0%} of emoji it has never seen"
-    line += _beyond(student)
+    line += f", and picks the teacher's answer for {in_words(_agreements(student))} it has never seen"
     if scratch:
-        line += f"; the same student taught by labels alone: {scratch['agreement']:.0%}" + _beyond(scratch)
+        line += f"; the same student taught by labels alone: {in_words(_agreements(scratch))}"
     return line + "."
 
 
-def _beyond(model: dict) -> str:
-    """' (75% of clip art, 84% of cut-out photos)': agreement with the teacher, picture + text, on each
-    out-of-domain check the metrics hold; '' where they hold none."""
+def _agreements(model: dict) -> list[str]:
+    """['92% of emoji', '79% of clip art', ...]: agreement with the teacher, picture + text, on the
+    test split and on each out-of-domain check the metrics hold."""
     checks = (("out_of_domain", "clip art"), ("out_of_domain_stamps", "cut-out photos"))
-    parts = [f"{model[key]['picture+text']['agreement']:.0%} of {name}" for key, name in checks
-             if "picture+text" in model.get(key, {})]
-    return f" ({', '.join(parts)})" if parts else ""
+    return [f"{model['agreement']:.0%} of emoji"] + [
+        f"{model[key]['picture+text']['agreement']:.0%} of {name}" for key, name in checks if "picture+text" in model.get(key, {})
+    ]
+
+
+def in_words(words: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _score(value: float | None) -> str:
