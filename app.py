@@ -62,6 +62,10 @@ TORCH_THREADS = int(os.environ.get("KD_TORCH_THREADS", SERVING_THREADS))  # why 
 CSS = page.CHART_CSS + """
 #headline p { font-size: 1.25em; line-height: 1.35; }
 #verdict p { font-size: 1.15em; }
+/* On a phone a wide table scrolls sideways in its own box; its words stay whole. */
+#comparison table, #others table { display: block; overflow-x: auto; max-width: 100%; }
+#comparison th, #comparison td, #others th, #others td { overflow-wrap: normal; word-break: normal; }
+#others td:first-child { white-space: nowrap; }
 """
 # Gradio's picture box refuses a file whose type is not image/* (a .txt, a .pdf) in the
 # browser, before the app sees it, with "Invalid file type: notes.txt. Only image/* allowed.".
@@ -598,7 +602,8 @@ re-draws the answers: no model runs again.
   measured by how close the teacher's view of the picture is to its view of the training
   pictures. On such pictures both models still pick one of the 9 categories, often confidently
   and wrongly, and the student follows the teacher less often.
-- *Latency*: how long each model took for this request, on this server's CPU.
+- *Latency*: how long each model took to answer, on this server's CPU; for the example pictures,
+  when the server first answered them (their answers are kept, so a click is instant).
 - *Parameters, size on disk*: what each model costs to keep; the teacher's size includes its
   pretrained networks.
 - *More students*: a picture-only and a text-only student (the student with one branch, each

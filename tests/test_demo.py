@@ -32,7 +32,7 @@ STUDENT = page.ModelFacts(params=1_094_041, size_mb=4.396)
 def test_side_by_side_rows_hold_this_requests_numbers():
     rows = {what: (t, s) for what, t, s in page.side_by_side(prediction(), TEACHER, STUDENT)}
     assert rows["answer"] == ("Food", "Food")
-    assert rows["latency, this request"] == ("25.0 ms", "0.50 ms")
+    assert rows["latency"] == ("25.0 ms", "0.50 ms")
     assert rows["speed-up"] == ("baseline", "50x faster")
     assert rows["parameters"] == ("26.50 M", "1.09 M")
     assert rows["size on disk"] == ("106.0 MB", "4.4 MB")

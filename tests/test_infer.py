@@ -90,10 +90,13 @@ def test_broken_pictures_are_a_clear_image_error(predictor, name):
         predictor.predict(data, "anything")
 
 
-def test_very_long_text_is_cut_and_said(predictor):
-    answer = predictor.predict(None, "smiling cat face " * 500)
-    notes = " ".join(answer.notes)
-    assert f"first {MAX_TEXT_CHARS} characters" in notes and "tokens long" in notes
+@pytest.mark.parametrize("repeats", [20, 500])  # past the models' tokens; past MAX_TEXT_CHARS too
+def test_a_long_text_gets_one_note_saying_what_the_models_read(predictor, repeats):
+    text = "smiling cat face " * repeats
+    assert (len(text) > MAX_TEXT_CHARS) == (repeats == 500)
+    notes = predictor.predict(None, text, modalities="text").notes
+    assert notes == [f"The text is long: the models read only its first {predictor.teacher.model.config.max_tokens - 2} tokens "
+                     "(words and pieces of words)."]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

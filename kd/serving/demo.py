@@ -32,7 +32,7 @@ def side_by_side(prediction: Prediction, teacher: ModelFacts, student: ModelFact
     return [
         ("answer", t.label, s.label),
         ("confidence (T = 1)", percent(t.probs[t.label]), percent(s.probs[s.label])),
-        ("latency, this request", milliseconds(t.latency_ms), milliseconds(s.latency_ms)),
+        ("latency", milliseconds(t.latency_ms), milliseconds(s.latency_ms)),
         ("speed-up", "baseline", speedup(prediction.speedup)),
         ("parameters", millions(teacher.params), millions(student.params)),
         ("size on disk", megabytes(teacher.size_mb), megabytes(student.size_mb)),

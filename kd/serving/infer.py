@@ -34,6 +34,7 @@ from kd.training.losses import kl_divergence, soft_targets
 
 # Texts longer than this many characters are cut before tokenising (and the answer says so).
 MAX_TEXT_CHARS = 2000
+TEXT_CUT = f"The text was cut to its first {MAX_TEXT_CHARS} characters."
 MODALITIES = ("image+text", "image", "text")
 
 
@@ -166,7 +167,7 @@ def clean_text(text: str | None) -> tuple[str, list[str]]:
     text = " ".join(text.split())
     if len(text) > MAX_TEXT_CHARS:
         text = text[:MAX_TEXT_CHARS]
-        notes.append(f"The text was cut to its first {MAX_TEXT_CHARS} characters.")
+        notes.append(TEXT_CUT)
     return text, notes
 
 
@@ -280,8 +281,9 @@ class Predictor:
             if not use_text:
                 notes.append("No text was given.")
         picture = open_image(image) if use_image else None  # decoding errors surface here
-        if use_text:
-            notes += self._token_notes(text)
+        if use_text and (long := self._token_notes(text)):
+            # One note for a long text, what the models read of it (far less than the characters kept).
+            notes = [note for note in notes if note != TEXT_CUT] + long
         text = text if use_text else None
         pair, pictures = self._answers({"teacher": self.teacher.model, "student": self.student.model}, picture, text, temperature)
         used = tuple(m for m, on in (("image", use_image), ("text", use_text)) if on)
@@ -306,7 +308,7 @@ class Predictor:
     def _token_notes(self, text: str) -> list[str]:
         tokens = self.teacher.model.text_backbone.count_tokens(text) if hasattr(self.teacher.model, "text_backbone") else 0
         limit = self.teacher.model.config.max_tokens
-        return [f"The text is {tokens} tokens long; the models read its first {limit - 2}."] if tokens > limit else []
+        return [f"The text is long: the models read only its first {limit - 2} tokens (words and pieces of words)."] if tokens > limit else []
 
     def _answers(
         self, models: Mapping[str, MultimodalClassifier], picture, text: str | None, temperature: float
