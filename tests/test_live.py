@@ -243,7 +243,7 @@ def test_settings_in_range_are_taken_as_numbers():
     assert settings == LiveSettings(2.5, 0.0, 1.0, 3, "teacher")
     assert settings.train_config().epochs == 3 and settings.train_config().label_fraction == 1.0
     assert settings.distill_config().transfer is False and not settings.distill_config().uses_teacher
-    assert settings.describe() == "labels only, 100% of the labels, word vectors: teacher"
+    assert settings.describe() == "labels only, labels for 100% of the training emoji, word vectors: teacher"
 
 
 # ------------------------------------------------------------------------------ training
@@ -478,8 +478,8 @@ def test_the_status_lines_give_the_numbers_of_the_run_and_the_kd_gain_in_words()
     result.stopped = "Stopped after epoch 2 of 4: the next one would have ended past the 60 s limit."
     summary = live_page.result_summary(result)
     assert summary.startswith("Stopped after epoch 2 of 4")
-    settings = "T = 4, alpha = 0.9, 10% of the labels, word vectors: random"
-    assert f"Your student trained 2 epochs with its labels-only twin in 22 s ({settings}, 40 labelled examples)." in summary
+    settings = "T = 4, alpha = 0.9, labels for 10% of the training emoji, word vectors: random"
+    assert f"Your student trained 2 epochs with its labels-only twin in 22 s ({settings}: 40 labelled pictures, each emoji in every style)." in summary
     assert "epoch 2, the best on the validation split" in summary
     assert ("On the test split your student scores **0.812**, the same student on the same 10% of labels alone **0.688**: "
             "the teacher added **+12.5 points**.") in summary

@@ -138,7 +138,7 @@ class LiveSettings:
 
     def describe(self) -> str:
         how = "labels only" if self.alpha == 0 else f"T = {self.temperature:g}, alpha = {self.alpha:g}"
-        return f"{how}, {percent(self.label_fraction)} of the labels, word vectors: {self.student_init}"
+        return f"{how}, labels for {percent(self.label_fraction)} of the training emoji, word vectors: {self.student_init}"
 
 
 # ---------------------------------------------------------------------------------- data

@@ -123,7 +123,7 @@ def result_summary(result: LiveResult) -> str:
     both = " with its labels-only twin" if result.twin is not None else ""
     return (
         f"{head}Your student trained {done} epoch{'s' if done > 1 else ''}{both} in {result.seconds:.0f} s "
-        f"({result.settings.describe()}, {result.labelled_examples} labelled examples).{kept} "
+        f"({result.settings.describe()}: {result.labelled_examples:,} labelled pictures, each emoji in every style).{kept} "
         f"{gain_sentence(result)} It agrees with the teacher on **{result.test['agreement']:.3f}** of the test emoji."
     )
 
