@@ -159,6 +159,8 @@ class Handlers:
         try:
             prediction = ask(self.predictor, image, text, temperature, modalities, self.others(own))
         except gr.Error as e:
+            # A toast as well: on a phone the message's place, under the button, is off the screen.
+            gr.Warning(e.message)
             return None, f"⚠️ {e.message}"
         return prediction.to_dict(), page.notes(prediction)
 

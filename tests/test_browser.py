@@ -129,6 +129,9 @@ def test_a_visitor_compares_teacher_and_student_in_a_real_browser(browser_page):
     page.locator("#picture input[type=file]").set_input_files(
         files=[{"name": "broken.png", "mimeType": "image/png", "buffer": b"this is a text file, not a picture"}])
     expect(page.locator("#notes")).to_contain_text("not an image we can read", timeout=WAIT_MS)
+    # and says it where the visitor is looking too (a toast), not only under the button, off a phone's screen
+    expect(page.locator("[data-testid=toast-text]").last).to_contain_text("not an image we can read", timeout=WAIT_MS)
+    page.locator("[data-testid=toast-close]").last.click()
     expect(page.locator("#chart .kd-row")).to_have_count(0)
     expect(page.locator("#verdict")).to_have_text("")
     assert not errors, errors
