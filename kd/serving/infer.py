@@ -32,9 +32,9 @@ from kd.study.evaluate import size_on_disk_mb
 from kd.study.familiar import Familiarity
 from kd.training.losses import kl_divergence, soft_targets
 
-# Texts longer than this many characters are cut before tokenising (and the answer says so).
+# Texts longer than this many characters are cut before tokenising. The cut needs no note of its
+# own: such a text is far past the models' tokens, and the answer says how much of it they read.
 MAX_TEXT_CHARS = 2000
-TEXT_CUT = f"The text was cut to its first {MAX_TEXT_CHARS} characters."
 MODALITIES = ("image+text", "image", "text")
 
 
@@ -155,20 +155,15 @@ def check_temperature(temperature: float | None) -> float:
     return t
 
 
-def clean_text(text: str | None) -> tuple[str, list[str]]:
-    """Normalised text and notes: control characters dropped, overly long text cut."""
+def clean_text(text: str | None) -> str:
+    """Normalised text: control characters dropped, overly long text cut."""
     if text is None:
-        return "", []
-    notes = []
+        return ""
     # Cut very long input before any work on it; the exact limit is applied below.
     text = str(text)[: 2 * MAX_TEXT_CHARS]
     text = unicodedata.normalize("NFC", text)
     text = "".join(c if c.isprintable() or c in " \t\n" else " " for c in text)
-    text = " ".join(text.split())
-    if len(text) > MAX_TEXT_CHARS:
-        text = text[:MAX_TEXT_CHARS]
-        notes.append(TEXT_CUT)
-    return text, notes
+    return " ".join(text.split())[:MAX_TEXT_CHARS]
 
 
 @dataclass
@@ -261,7 +256,7 @@ class Predictor:
         temperature = check_temperature(temperature)
         if modalities not in MODALITIES:
             raise InputError(f"Modalities must be one of {', '.join(MODALITIES)}.")
-        text, notes = clean_text(text)
+        text, notes = clean_text(text), []
         want_image, want_text = modalities in ("image+text", "image"), modalities in ("image+text", "text")
         has_image, has_text = image is not None, bool(text)
         if want_image and not has_image and want_text and not has_text:
@@ -281,9 +276,8 @@ class Predictor:
             if not use_text:
                 notes.append("No text was given.")
         picture = open_image(image) if use_image else None  # decoding errors surface here
-        if use_text and (long := self._token_notes(text)):
-            # One note for a long text, what the models read of it (far less than the characters kept).
-            notes = [note for note in notes if note != TEXT_CUT] + long
+        if use_text:
+            notes += self._token_notes(text)
         text = text if use_text else None
         pair, pictures = self._answers({"teacher": self.teacher.model, "student": self.student.model}, picture, text, temperature)
         used = tuple(m for m, on in (("image", use_image), ("text", use_text)) if on)
@@ -298,7 +292,7 @@ class Predictor:
     ) -> Prediction:
         """`prediction` with the answers of more students to the request it answered
         (`image` and `text` as given then), without running teacher and student again."""
-        text = clean_text(text)[0] if "text" in prediction.used else None
+        text = clean_text(text) if "text" in prediction.used else None
         if ("image" in prediction.used and image is None) or ("text" in prediction.used and not text):
             raise InputError("The picture or the text this answer was given for is gone: ask again.")
         picture = open_image(image) if "image" in prediction.used else None
