@@ -179,9 +179,12 @@ def cmd_record(a: argparse.Namespace) -> int:
 
 
 def cmd_experiments(a: argparse.Namespace) -> int:
-    from kd.study.experiments import run_study, tables_markdown
+    from kd.study.experiments import run_study
+    from kd.study.tables import tables_markdown, write_tables
 
-    tables = run_study(Path(a.out), tuple(a.seeds), a.workers, a.epochs, tuple(a.tables) if a.tables else None, run=not a.tables_only)
+    if not a.tables_only:
+        run_study(Path(a.out), tuple(a.seeds), a.workers, a.epochs, tuple(a.tables) if a.tables else None)
+    tables = write_tables(Path(a.out), tuple(a.seeds))
     print(tables_markdown(tables))
     print(f"wrote {a.out}/tables.md and {a.out}/tables.json")
     return 0
@@ -226,7 +229,7 @@ def cmd_gap(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from kd.study.experiments import TABLE_TITLES
+    from kd.study.tables import TABLE_TITLES
 
     parser = argparse.ArgumentParser(prog="python -m kd", description="Multimodal knowledge distillation on emoji.")
     sub = parser.add_subparsers(dest="command", required=True)

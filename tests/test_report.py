@@ -6,9 +6,9 @@ import shutil
 import pytest
 
 from conftest import ROOT
-from kd.study.experiments import summarize
 from kd.layout import Layout
 from kd.study.report import RESULTS, STUDY, readme_section, replace_between, update_readme, write_command_output
+from kd.study.tables import summarize
 from test_experiments import fake_rows
 
 

@@ -117,7 +117,7 @@ def reproduce_sentence(t: dict) -> str:
 
 
 def study_section(experiments: Path) -> str:
-    from kd.study.experiments import tables_markdown
+    from kd.study.tables import tables_markdown
 
     return tables_markdown(json.loads((experiments / "tables.json").read_text(encoding="utf-8")))
 
