@@ -66,6 +66,8 @@ CSS = page.CHART_CSS + """
 #comparison table, #others table { display: block; overflow-x: auto; max-width: 100%; }
 #comparison th, #comparison td, #others th, #others td { overflow-wrap: normal; word-break: normal; }
 #others td:first-child { white-space: nowrap; }
+/* The live tab's sliders on one line, however many lines their help texts take. */
+#live-settings .block > .wrap { height: 100%; display: flex; flex-direction: column; justify-content: space-between; }
 """
 # Gradio's picture box refuses a file whose type is not image/* (a .txt, a .pdf) in the
 # browser, before the app sees it, with "Invalid file type: notes.txt. Only image/* allowed.".
@@ -452,13 +454,13 @@ def _live_tab(handlers: LiveHandlers, own: gr.State, page: gr.Blocks):
         )
         return None
     defaults = LiveSettings()
-    with gr.Row():
+    with gr.Row(equal_height=True, elem_id="live-settings"):
         temperature = gr.Slider(*TEMPERATURES, value=defaults.temperature, step=0.5, label="Temperature T",
                                 info="Softens the teacher's answers the student learns from", elem_id="live-temperature")
         alpha = gr.Slider(0, 1, value=defaults.alpha, step=0.05, label="alpha",
                           info="Weight of the teacher's soft labels; 0 = labels only", elem_id="live-alpha")
         labels = gr.Slider(100 * live.LABEL_FRACTIONS[0], 100 * live.LABEL_FRACTIONS[1], value=100 * defaults.label_fraction,
-                           step=5, label="Labelled training emoji (%)", info="Both students see the labels of these only",
+                           step=5, label="Labelled emoji (%)", info="The share of training emoji both students see labelled",
                            elem_id="live-labels")
         epochs = gr.Slider(1, live.MAX_EPOCHS, value=defaults.epochs, step=1, label="Epochs",
                            info=f"Passes over the training set, within {live.TIME_LIMIT_S:.0f} s", elem_id="live-epochs")

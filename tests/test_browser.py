@@ -219,6 +219,9 @@ def test_every_tab_fits_a_phone_and_a_laptop_screen(browser_page):
                 assert wide <= size["width"] + 1, (name, tab, wide)
                 if tab == "Demo":  # a table too wide for a phone scrolls in its box, its words whole
                     assert words_broken(page, "#comparison :is(th, td), #others :is(th, td)") == [], name
+                if tab == "Distill it yourself" and name == "laptop":  # the four sliders on one line, help texts of any length
+                    tops = page.locator("#live-settings input[type=range]").evaluate_all("r => r.map(e => e.getBoundingClientRect().top)")
+                    assert len(tops) == 4 and max(tops) - min(tops) < 2, tops
                 if tab == "Results":
                     assert words_broken(page, "#results-table thead th") == [], name
                     assert not_shown(page, "#results-table thead th") == [], name
