@@ -468,7 +468,7 @@ def _live_tab(handlers: LiveHandlers, own: gr.State, page: gr.Blocks):
         [("random", "random"), ("the teacher's word embeddings, compressed", "teacher"),
          ("distilled from the teacher (as our student)", "distilled")],
         value=defaults.student_init, label="Both students' word vectors", elem_id="live-init",
-        info="Their picture layers start from the teacher's first layers, as our student's",
+        info="Where they start; their picture layers always start from the teacher's first layers, as our student's",
     )
     with gr.Row():
         train = gr.Button("Train my student", variant="primary", elem_id="live-train")
