@@ -11,7 +11,7 @@ cross-modal students run every seed (3), the rest the first seed: about 2 hours 
 `kd.study.tables` averages the rows over seeds into `<out>/tables.md` and `<out>/tables.json`;
 `python -m kd report` copies them into the README.
 
-What is compared (see `STUDY`):
+What is compared (see `study`):
 - settings: all labels; few labels (5%, 10%, 25% of training emoji labelled, the teacher
   trained on the same labels and soft-labelling the rest); the ~99 subcategories;
 - methods: labels only; logit KD (Hinton); KD + hint on the fused embedding (FitNets);
