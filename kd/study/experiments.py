@@ -490,6 +490,12 @@ def _teacher_at_side(run: Run) -> dict:
     return {**row, "seconds": time.perf_counter() - start}
 
 
+def read_runs(out: Path) -> list[dict]:
+    """The rows of the runs finished so far in `out` (none when it holds no runs file)."""
+    log = out / RUNS
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+
+
 def run_study(
     out: Path, seeds: tuple[int, ...] = SEEDS, workers: int = 2, epochs: int | None = None, tables: tuple[str, ...] | None = None,
 ) -> None:
@@ -498,7 +504,7 @@ def run_study(
     `kd.study.tables.write_tables` turns the rows into tables."""
     out.mkdir(parents=True, exist_ok=True)
     log = out / RUNS
-    done = {json.loads(line)["key"] for line in log.read_text().splitlines()} if log.is_file() else set()
+    done = {row["key"] for row in read_runs(out)}
     pending = {r.key(): r for r in study(seeds, tables) if r.key() not in done}
     print(f"{len(pending)} runs to do, {len(done)} already done", flush=True)
     start = time.perf_counter()

@@ -15,15 +15,13 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from kd.study.experiments import ANOTHER_TEACHER, RUNS, SEEDS, SHIPPED, SHIPPED_LABELS_ONLY, SHIPPED_SETTING, TEACHER_AT_48, study
+from kd.study.experiments import ANOTHER_TEACHER, SEEDS, SHIPPED, SHIPPED_LABELS_ONLY, SHIPPED_SETTING, TEACHER_AT_48, read_runs, study
 
 
 def write_tables(out: Path, seeds: tuple[int, ...] = SEEDS) -> dict:
     """Every table's rows finished so far in `out/runs.jsonl`, written to `out/tables.json`
     and `out/tables.md` (every table, not only those just run: the files feed the README whole)."""
-    log = out / RUNS
-    rows = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
-    tables = summarize(rows, seeds)
+    tables = summarize(read_runs(out), seeds)
     out.mkdir(parents=True, exist_ok=True)
     (out / "tables.json").write_text(json.dumps(tables, indent=2) + "\n")
     (out / "tables.md").write_text(tables_markdown(tables) + "\n")
