@@ -342,14 +342,16 @@ def build_demo(
         if headline:
             gr.Markdown(headline, elem_id="headline")
         own = gr.State(None)  # this session's student, once it trained one (never shared between visitors)
-        with gr.Tab("Demo"):
-            asked = _demo_tab(demo_handlers, examples, own)
-        with gr.Tab("Distill it yourself"):
-            trained = _live_tab(live_handlers, own, demo)
-        with gr.Tab("Results"):
-            _results_tab(checkpoints)
-        with gr.Tab("About"):
-            gr.Markdown(ABOUT)
+        # On a phone the four tabs take two lines rather than hide the last two behind a "..." menu.
+        with gr.Tabs(overflow_behavior="wrap"):
+            with gr.Tab("Demo"):
+                asked = _demo_tab(demo_handlers, examples, own)
+            with gr.Tab("Distill it yourself"):
+                trained = _live_tab(live_handlers, own, demo)
+            with gr.Tab("Results"):
+                _results_tab(checkpoints)
+            with gr.Tab("About"):
+                gr.Markdown(ABOUT)
         if trained is not None:  # the new student joins the answer on the Demo tab at once
             trained.success(demo_handlers.add_own, [*asked, own], asked[-1], show_progress="hidden", api_visibility="private")
         demo.unload(live_handlers.leave)
