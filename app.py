@@ -618,7 +618,8 @@ re-draws the answers: no model runs again.
 - The *Results* tab shows how every model did on emoji none of them saw in training (the
   *test split*), on clip art from folders never used in training, and on *cut-out photos*
   (Tux Paint's stamps: photographs and some drawings of everyday things, each with a one-line
-  description) never used in training either; *agreement* is how often
+  description) and on *photos* (GCompris's photographs of tools, fish, landmarks and animals)
+  never used in training either; *agreement* is how often
   a model picks the teacher's category. The *same student, labels only* learned from the true
   categories alone, without the teacher: the gap between it and the student is what the teacher
   taught.
@@ -646,6 +647,8 @@ re-draws the answers: no model runs again.
 - Cut-out photographs and drawings the student learned from, and the held-out ones it is checked
   on: [Tux Paint](https://tuxpaint.org)'s stamps by Bill Kendrick and contributors, via Debian's
   `tuxpaint-stamps-default`, GPL-2.
+- Photographs the student is checked on (never trained on): [GCompris](https://gcompris.net) by
+  KDE and contributors, via Debian's `gcompris-qt-data`, GPL-3+ and other free licences.
 - Common English words: [wordfreq](https://github.com/rspeer/wordfreq) by Robyn Speer, data
   CC BY-SA 4.0 (from Wikipedia, subtitles, news, books, web text and others).
 - EfficientNet-Lite0 (Tan & Le, 2019), Apache 2.0; all-MiniLM-L6-v2

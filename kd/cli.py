@@ -19,12 +19,13 @@ clear message and exit with status 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
 from kd.config import DISTILL, DISTILL_TRAIN, KEEP, SERVING_THREADS, TEACHER_TRAIN, DataConfig, DistillConfig, TrainConfig, from_dict
-from kd.data import clipart, stamps
+from kd.data import clipart, gcompris, stamps
 from kd.data.clipart import ClipartMissing
 from kd.data.dataset import DataError, dataset_card, load_dataset
 from kd.data.images import ImageError
@@ -84,6 +85,7 @@ def cmd_data(a: argparse.Namespace) -> int:
     if config.source == "emoji":  # the clip art goes with the emoji: the student's pictures beyond them
         print("\n" + clipart.card())
         print("\n" + stamps.card())
+        print("\n" + gcompris.card())
     return 0
 
 
@@ -147,11 +149,15 @@ def cmd_distill(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from kd.study.evaluate import evaluate_folder
+    from kd.study.evaluate import evaluate_folder, keep_speed
     from kd.study.pipeline import write_json
     from kd.study.report import results_table
 
-    metrics = evaluate_folder(a.checkpoints, split=a.split, speed=not a.no_speed, threads=a.threads, latency_threads=a.latency_threads)
+    keep = json.loads(Path(a.keep_speed).read_text(encoding="utf-8")) if a.keep_speed else None
+    metrics = evaluate_folder(a.checkpoints, split=a.split, speed=not (a.no_speed or keep), threads=a.threads,
+                              latency_threads=a.latency_threads)
+    if keep is not None:
+        metrics = keep_speed(metrics, keep)
     print(results_table(metrics))
     if a.json:
         write_json(a.json, metrics)
@@ -295,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the metrics to this JSON file")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--no-speed", action="store_true", help="skip latency and throughput")
+    p.add_argument("--keep-speed", metavar="METRICS_JSON",
+                   help="do not time the models: keep the latency and throughput of this earlier evaluation of the same "
+                        "checkpoints (on a machine too busy to time them fairly)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--latency-threads", type=int, default=SERVING_THREADS,
                    help=f"torch threads the latency is timed on (default {SERVING_THREADS}: as the app serves a request)")

@@ -7,6 +7,7 @@ import pytest
 
 from conftest import ROOT
 from kd.layout import Layout
+from kd.study.evaluate import CHECKS
 from kd.study.report import RESULTS, STUDY, readme_section, replace_between, update_readme, write_command_output
 from kd.study.tables import summarize
 from test_experiments import fake_rows
@@ -27,9 +28,14 @@ def test_report_rewrites_only_what_lies_between_its_markers(tmp_path):
     written = readme.read_text()
     assert written.startswith("intro\n") and "middle\n" in written and written.endswith("end\n")
     assert "\nold\n" not in written and "old study" not in written and "#### What each part of the recipe buys" in written and "| `teacher` |" in written
-    # both out-of-domain checks the shipped metrics hold, each with the sentence that says what it is
-    assert "clip art: agree (picture + text / picture)" in written and "stamps: agree (picture + text / picture)" in written
-    assert "Stamps (out of domain): " in written and "of Tux Paint stamps it never saw" in written
+    # every out-of-domain check the shipped metrics hold, each with its columns and the sentence that says what it is
+    settings = json.loads(Layout(ROOT / "checkpoints").metrics.read_text())["settings"]
+    held = [(key, name) for key, name in CHECKS.items() if key in settings]
+    assert [key for key, _ in held][:2] == ["out_of_domain", "out_of_domain_stamps"]
+    for key, name in held:
+        assert f"{name}: agree (picture + text / picture)" in written
+        assert f"{name[0].upper() + name[1:]} (out of domain): {settings[key]}" in written
+    assert f"of {held[-1][1]} it never saw" in written
 
 
 

@@ -97,12 +97,14 @@ def test_the_headline_says_smaller_faster_and_how_often_the_student_follows():
     m = metrics()
     m["models"]["teacher"].update(params=27_000_000)
     m["models"]["student"].update(params=1_000_000, agreement=0.87, out_of_domain={"picture+text": {"agreement": 0.7}},
-                                  out_of_domain_stamps={"picture+text": {"agreement": 0.84}})
+                                  out_of_domain_stamps={"picture+text": {"agreement": 0.84}},
+                                  out_of_domain_photos={"picture+text": {"agreement": 0.8}})
     m["models"]["student_scratch"] = {**m["models"]["student"], "agreement": 0.73, "out_of_domain": {"picture+text": {"agreement": 0.44}}}
-    del m["models"]["student_scratch"]["out_of_domain_stamps"]  # a check a model was not measured on is left out
+    for check in ("out_of_domain_stamps", "out_of_domain_photos"):  # a check a model was not measured on is left out
+        del m["models"]["student_scratch"][check]
     line = results.headline(m)
     assert line.startswith("The student is 27x smaller and 20x faster")
-    assert "picks the teacher's answer for 87% of emoji, 70% of clip art and 84% of cut-out photos it has never seen" in line
+    assert "picks the teacher's answer for 87% of emoji, 70% of clip art, 84% of cut-out photos and 80% of photos it has never seen" in line
     assert line.endswith("the same student taught by labels alone: 73% of emoji and 44% of clip art.")
     assert results.headline({"models": {}}) == ""
 

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from kd import cache
 from kd.config import DistillConfig
-from kd.data.images import SAME_PICTURE, ImageError, copies_of, load_canonical
+from kd.data.images import SAME_PICTURE, FolderPictures, ImageError, copies_of, load_canonical
 from kd.data.text import vocabulary_words
 
 ROOTS = ("/usr/share/openclipart/png",)
@@ -132,18 +132,11 @@ def _pick(path: Path) -> float:
 
 
 @dataclass
-class Clipart:
-    """Pictures (canonical uint8) with their texts; for the check set, their labels too."""
+class Clipart(FolderPictures):
+    """Clip-art pictures (folders relative to the root) and what leaving out copies took."""
 
-    images: torch.Tensor  # (N, 3, S, S) uint8
-    texts: list[str]
-    folders: list[str]  # each picture's folder, relative to the root
-    labels: list[str]  # the folder's emoji category (check set), or "" (transfer pictures)
     copies_left_out: int = 0  # transfer pictures left out as copies of check pictures
     check_pictures_copied: int = 0  # how many check pictures those were copies of
-
-    def __len__(self) -> int:
-        return len(self.texts)
 
 
 def check_dataset(classes: list[str], image_size: int = 72, progress: bool = True):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -147,12 +148,13 @@ def thumbnails(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.nn.functional.normalize(centred, dim=1), small.std(dim=1) < 1.0
 
 
-def copies_of(images: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
-    """(N,) bool: each of `images` is the same picture as one of `others` (`SAME_PICTURE`)."""
+def copies_of(images: torch.Tensor, others: torch.Tensor, threshold: float = SAME_PICTURE) -> torch.Tensor:
+    """(N,) bool: each of `images` is the same picture as one of `others` (thumbnails' cosine
+    similarity above `threshold`)."""
     if not len(images) or not len(others):
         return torch.zeros(len(images), dtype=torch.bool)
     (mine, mine_flat), (theirs, theirs_flat) = thumbnails(images), thumbnails(others)
-    same = torch.cat([(chunk @ theirs.T).max(dim=1).values > SAME_PICTURE for chunk in mine.split(1024)])
+    same = torch.cat([(chunk @ theirs.T).max(dim=1).values > threshold for chunk in mine.split(1024)])
     # Flat pictures (some files draw nothing on white) are all the same blank page.
     return same | (mine_flat & theirs_flat.any())
 
@@ -168,3 +170,17 @@ def _too_large_message(size: str = "") -> str:
 def _short(error: Exception) -> str:
     text = str(error) or type(error).__name__
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+@dataclass
+class FolderPictures:
+    """Canonical pictures from a package's folder tree (clip art, stamps, photographs), with their
+    texts, their folders and, in a check set, each folder's emoji category."""
+
+    images: torch.Tensor  # (N, 3, S, S) uint8 canonical pictures
+    texts: list[str]  # each picture's text (a caption, a description, its file name's words)
+    folders: list[str]  # each picture's folder
+    labels: list[str]  # its folder's emoji category (check set), or "" (transfer pictures)
+
+    def __len__(self) -> int:
+        return len(self.texts)

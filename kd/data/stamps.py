@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -32,7 +31,7 @@ from tqdm.auto import tqdm
 
 from kd import cache
 from kd.data import clipart
-from kd.data.images import SAME_PICTURE, ImageError, copies_of, load_canonical
+from kd.data.images import SAME_PICTURE, FolderPictures, ImageError, copies_of, load_canonical
 
 ROOTS = ("/usr/share/tuxpaint/stamps",)
 PACKAGE = "tuxpaint-stamps-default"
@@ -77,17 +76,6 @@ class StampsMissing(FileNotFoundError):
     """The stamps are not installed; the message says how to install them."""
 
 
-@dataclass
-class Stamps:
-    images: torch.Tensor  # (N, 3, S, S) uint8 canonical pictures
-    texts: list[str]  # each stamp's English description
-    folders: list[str]  # each stamp's folder, relative to the root
-    labels: list[str]  # its folder's emoji category (check), or "" (transfer)
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-
 def root() -> Path:
     for candidate in ROOTS:
         if Path(candidate).is_dir():
@@ -125,7 +113,7 @@ def held_out(png: Path, folder: str) -> bool:
     return category(folder) is not None and _hash("check " + png.name) < CHECK_SHARE
 
 
-def load(part: str, image_size: int = 72, progress: bool = True) -> Stamps:
+def load(part: str, image_size: int = 72, progress: bool = True) -> FolderPictures:
     """`part` = "check" (one stamp in three, labelled by its folder, less any copy of a clip-art
     picture) or "transfer" (the rest, unlabelled, less any copy of a check picture of either
     package); at most `PER_FOLDER` stamps a folder (picked by a hash of the file name) before
@@ -140,7 +128,7 @@ def load(part: str, image_size: int = 72, progress: bool = True) -> Stamps:
     path = cache.cached_tensors("datasets", key)
     if (hit := cache.load_tensors(path)) is not None:
         tensors, meta = hit
-        return Stamps(tensors["images"], meta["texts"], meta["folders"], meta["labels"])
+        return FolderPictures(tensors["images"], meta["texts"], meta["folders"], meta["labels"])
     by_folder = defaultdict(list)
     for p in files:
         by_folder[p.parent.relative_to(base).as_posix()].append(p)
@@ -162,7 +150,7 @@ def load(part: str, image_size: int = 72, progress: bool = True) -> Stamps:
     keep = ~copies_of(pictures, torch.cat(seen)) if seen else torch.ones(len(kept), dtype=torch.bool)
     kept = [k for k, keep_it in zip(kept, keep.tolist()) if keep_it]
     labels = [category(folder) if part == "check" else "" for _, folder in kept]
-    stamps = Stamps(pictures[keep], [caption(p) for p, _ in kept], [folder for _, folder in kept], labels)
+    stamps = FolderPictures(pictures[keep], [caption(p) for p, _ in kept], [folder for _, folder in kept], labels)
     cache.save_tensors(path, {"images": stamps.images}, {"texts": stamps.texts, "folders": stamps.folders, "labels": labels})
     return stamps
 

@@ -17,6 +17,7 @@ import pandas as pd
 from kd import layout
 from kd.layout import Layout
 from kd.models.checkpoint import read_config
+from kd.study.evaluate import CHECKS
 
 # Curves worth plotting, and what to call them. A metric a model did not record (the
 # teacher has no agreement with itself) is simply absent from its plot.
@@ -84,8 +85,8 @@ COLUMNS_EXPLAINED = (
     "**Agreement with teacher**: how often a model picks the teacher's answer. "
     "**Latency**: the time of one answer (picture and text in, probabilities out) on the CPU that evaluated them; "
     "p50 is the median, p95 the slowest one in twenty. "
-    "**Clip art, cut-out photos**: pictures from sources never used in training, with their file's words or "
-    "description as the text, or alone. "
+    "**Clip art, cut-out photos, photos**: pictures from sources never used in training (drawings, Tux Paint's stamps, "
+    "GCompris's photographs), with their file's words or description as the text, or alone. "
     "**Picture only, text only**: test accuracy with the other input hidden. "
     "**Macro-F1**: accuracy that weighs every category equally, however many emoji it has. "
     "**KL to teacher**: how far a model's probabilities are from the teacher's (KL divergence at T = 1; 0 = the same). "
@@ -124,13 +125,11 @@ def results_frame(metrics: dict) -> pd.DataFrame:
         }
         if "latency_ms_p50" in m:
             row["latency p50 / p95"] = f"{m['latency_ms_p50']:.2f} / {m['latency_ms_p95']:.2f} ms"
+        # Pictures from sources never trained on (clip art, stamps, photographs): does it still follow the teacher?
+        for key, name in CHECKS.items():
+            for view, words in (("picture+text", "picture + text"), ("picture", "picture only")):
+                row[f"{name} agreement ({words})"] = _score(m.get(key, {}).get(view, {}).get("agreement"))
         row |= {
-            # Pictures from a source never trained on (kd.data.clipart): does it still follow the teacher?
-            "clip art agreement (picture + text)": _score(m.get("out_of_domain", {}).get("picture+text", {}).get("agreement")),
-            "clip art agreement (picture only)": _score(m.get("out_of_domain", {}).get("picture", {}).get("agreement")),
-            # Tux Paint stamps never trained on (kd.data.stamps): cut-out photographs, some drawings.
-            "cut-out photo agreement (picture + text)": _score(m.get("out_of_domain_stamps", {}).get("picture+text", {}).get("agreement")),
-            "cut-out photo agreement (picture only)": _score(m.get("out_of_domain_stamps", {}).get("picture", {}).get("agreement")),
             # A one-modality model is scored on the modality it reads; "" where it reads none.
             "picture only": _score(m.get("accuracy_image_only")),
             "text only": _score(m.get("accuracy_text_only")),
@@ -144,7 +143,7 @@ def results_frame(metrics: dict) -> pd.DataFrame:
 
 def headline(metrics: dict) -> str:
     """The one sentence the demo leads with: how much smaller and faster the student is, how
-    often it picks the teacher's answer on emoji, clip art and cut-out photos it never saw, against the
+    often it picks the teacher's answer on emoji and on each out-of-domain check's pictures (`CHECKS`), against the
     same student taught by labels alone. '' when the metrics lack a model it needs."""
     models = metrics.get("models", {})
     teacher, student, scratch = (models.get(n) for n in (layout.TEACHER, layout.STUDENT, layout.SCRATCH))
@@ -162,9 +161,8 @@ def headline(metrics: dict) -> str:
 def _agreements(model: dict) -> list[str]:
     """['92% of emoji', '79% of clip art', ...]: agreement with the teacher, picture + text, on the
     test split and on each out-of-domain check the metrics hold."""
-    checks = (("out_of_domain", "clip art"), ("out_of_domain_stamps", "cut-out photos"))
     return [f"{model['agreement']:.0%} of emoji"] + [
-        f"{model[key]['picture+text']['agreement']:.0%} of {name}" for key, name in checks if "picture+text" in model.get(key, {})
+        f"{model[key]['picture+text']['agreement']:.0%} of {name}" for key, name in CHECKS.items() if "picture+text" in model.get(key, {})
     ]
 
 

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from kd.config import SERVING_THREADS, DataConfig, from_dict
-from kd.data import clipart, stamps
+from kd.data import clipart, gcompris, stamps
 from kd.data.clipart import CHECK_FOLDERS
 from kd.data.dataset import MultimodalDataset, load_dataset
 from kd.data.images import load_canonical
@@ -143,11 +143,16 @@ def out_of_domain(models: dict[str, MultimodalClassifier], teacher_name: str, ch
     return results
 
 
+# The out-of-domain checks: the key each one's results go under in metrics.json, and what it
+# holds in a few words (the Results tab's columns, the headline, the README's table).
+CHECKS = {"out_of_domain": "clip art", "out_of_domain_stamps": "cut-out photos", "out_of_domain_photos": "photos"}
+
+
 def out_of_domain_checks(data: DataConfig, classes: list[str], progress: bool = True) -> dict[str, tuple[MultimodalDataset, str]]:
-    """The check sets installed, by the key their results go under, each with a sentence that
-    says what it is: the held-out clip-art folders ("out_of_domain") and the held-out Tux Paint
-    stamps ("out_of_domain_stamps"). None unless the data is the emoji categories they are
-    labelled with."""
+    """The check sets installed (`CHECKS`), by the key their results go under, each with a
+    sentence that says what it is: the held-out clip-art folders, the held-out Tux Paint stamps
+    and GCompris's photographs. None unless the data is the emoji categories they are labelled
+    with."""
     if not (data.source == "emoji" and data.label == "category"):
         return {}
     checks = {}
@@ -160,6 +165,11 @@ def out_of_domain_checks(data: DataConfig, classes: list[str], progress: bool = 
         checks["out_of_domain_stamps"] = (
             check, f"{len(check)} Tux Paint stamps (cut-out photographs and drawings; {stamps.CHECK_SHARE:.0%} of the stamps, "
                    "picked by file name and labelled by folder: kd/data/stamps.py), never used in training")
+    if gcompris.available():
+        check = gcompris.check_dataset(classes, data.image_size, progress=progress)
+        checks["out_of_domain_photos"] = (
+            check, f"{len(check)} photographs from GCompris (hand tools, fish, landmarks, animals; whole folders labelled by "
+                   "what they show: kd/data/gcompris.py), never used in training")
     return checks
 
 
@@ -339,3 +349,26 @@ def evaluate_folder(
         )
     settings.update({key: description for key, (_, description) in checks.items()})
     return {"models": results, "dataset": {**dataset.summary(), "split": split, "evaluated": len(evaluated)}, "settings": settings}
+
+
+# What `keep_speed` carries over: each model's timings, and how they were taken.
+SPEED_FIELDS = ("latency_ms_p50", "latency_ms_p95", "throughput_per_s")
+SPEED_SETTINGS = ("latency", "latency_threads", "throughput")
+
+
+def keep_speed(metrics: dict, earlier: dict) -> dict:
+    """`metrics` (from `evaluate_folder(speed=False)`) with the timings of `earlier`, an earlier
+    evaluation of the same checkpoints: to score new checks on a machine too busy to time the
+    models fairly, keeping a speed-up measured in one quiet run. `ValueError` unless every model
+    is in `earlier`, timed, with the same parameters and test accuracy to one example (the same
+    checkpoints, as far as the metrics tell)."""
+    for name, row in metrics["models"].items():
+        before = earlier.get("models", {}).get(name)
+        if before is None or not set(SPEED_FIELDS) <= set(before):
+            raise ValueError(f"{name} has no timings in the earlier metrics: time it (python -m kd evaluate without --keep-speed)")
+        if before["params"] != row["params"] or abs(before["accuracy"] - row["accuracy"]) > 1e-3:  # within one test example
+            raise ValueError(f"{name} is not the checkpoint the earlier metrics timed (other parameters or test accuracy): time it again")
+        row.update({field: before[field] for field in SPEED_FIELDS})
+    metrics["settings"].update({key: earlier["settings"][key] for key in SPEED_SETTINGS})
+    metrics["settings"]["speed"] = f"timed by an earlier run of python -m kd evaluate on {earlier['settings']['machine']}"
+    return metrics

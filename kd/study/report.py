@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from kd.layout import Layout
+from kd.study.evaluate import CHECKS
 
 RESULTS = ("<!-- results:start -->", "<!-- results:end -->")
 STUDY = ("<!-- study:start -->", "<!-- study:end -->")
@@ -24,13 +25,10 @@ def _ratio(a: float | None, b: float | None) -> str:
 def results_table(metrics: dict) -> str:
     models = metrics["models"]
     has_speed = all("latency_ms_p50" in m for m in models.values())
-    has_ood = any("out_of_domain" in m for m in models.values())
-    has_stamps = any("out_of_domain_stamps" in m for m in models.values())
+    checks = {key: name for key, name in CHECKS.items() if any(key in m for m in models.values())}
     header = ["model", "test acc", "macro-F1", "agree w/ teacher", "KL to teacher", "ECE"]
-    if has_ood:
-        header += ["clip art: agree (picture + text / picture)", "clip art: acc (picture + text / picture)"]
-    if has_stamps:
-        header += ["stamps: agree (picture + text / picture)", "stamps: acc (picture + text / picture)"]
+    for name in checks.values():
+        header += [f"{name}: agree (picture + text / picture)", f"{name}: acc (picture + text / picture)"]
     header += ["params", "size MB"]
     if has_speed:
         header += ["latency p50 / p95 ms", "throughput /s"]
@@ -44,10 +42,8 @@ def results_table(metrics: dict) -> str:
             f"{m['kl_to_teacher']:.3f}",
             f"{m['ece']:.3f}",
         ]
-        if has_ood:
-            row += [_pair(m.get("out_of_domain", {}), "agreement"), _pair(m.get("out_of_domain", {}), "accuracy")]
-        if has_stamps:
-            row += [_pair(m.get("out_of_domain_stamps", {}), "agreement"), _pair(m.get("out_of_domain_stamps", {}), "accuracy")]
+        for key in checks:
+            row += [_pair(m.get(key, {}), "agreement"), _pair(m.get(key, {}), "accuracy")]
         row += [
             f"{m['params'] / 1e6:.2f} M",
             f"{m['size_mb']:.1f}",
@@ -63,18 +59,11 @@ def results_table(metrics: dict) -> str:
             summary += f" and answers {_ratio(teacher['latency_ms_p50'], student['latency_ms_p50'])} faster (p50 latency)"
         summary += f"; it keeps {student['accuracy'] / teacher['accuracy']:.1%} of the teacher's accuracy"
         summary += f" and agrees with it on {student['agreement']:.1%} of the test split"
-        ood = student.get("out_of_domain", {})
-        if "picture+text" in ood:
-            summary += (
-                f", and on {ood['picture+text']['agreement']:.1%} (picture + text) and {ood['picture']['agreement']:.1%} "
-                f"(picture only) of clip art it never saw"
-            )
-        stamps = student.get("out_of_domain_stamps", {})
-        if "picture+text" in stamps:
-            summary += (
-                f", and on {stamps['picture+text']['agreement']:.1%} and {stamps['picture']['agreement']:.1%} of Tux Paint "
-                f"stamps it never saw (cut-out photographs and drawings)"
-            )
+        seen = [(student[key], name) for key, name in checks.items() if "picture+text" in student.get(key, {})]
+        parts = [f"{ood['picture+text']['agreement']:.1%}{' (picture + text)' if i == 0 else ''} and "
+                 f"{ood['picture']['agreement']:.1%}{' (picture only)' if i == 0 else ''} of {name}" for i, (ood, name) in enumerate(seen)]
+        if parts:
+            summary += ", and on " + (", ".join(parts[:-1]) + " and " if len(parts) > 1 else "") + parts[-1] + " it never saw"
         summary += "."
         lines += ["", summary]
     d, s = metrics["dataset"], metrics["settings"]
@@ -83,13 +72,12 @@ def results_table(metrics: dict) -> str:
         f"Test split: {d['evaluated']} examples of dataset `{d['name']}` (fingerprint `{d['fingerprint']}`); "
         f"{s['machine']}, {s['threads']} torch threads, torch {s['torch']}.",
     ]
-    if has_ood:
-        lines.append(f"Clip art (out of domain): {s['out_of_domain']}; agreement with the teacher and accuracy against "
-                     "each folder's category, from picture + text and from the picture only.")
-    if has_stamps:
-        lines.append(f"Stamps (out of domain): {s['out_of_domain_stamps']}; measured as the clip art is.")
+    for i, (key, name) in enumerate(checks.items()):
+        how = ("agreement with the teacher and accuracy against each folder's category, from picture + text and from the "
+               "picture only" if i == 0 else f"measured as the {next(iter(checks.values()))} is")
+        lines.append(f"{name[0].upper() + name[1:]} (out of domain): {s[key]}; {how}.")
     if has_speed:
-        lines.append(f"Latency: {s['latency']}. Throughput: {s['throughput']}.")
+        lines.append(f"Latency: {s['latency']}. Throughput: {s['throughput']}." + (f" Both {s['speed']}." if "speed" in s else ""))
     return "\n".join(lines)
 
 
