@@ -114,14 +114,10 @@ def read_resources(path: str | Path) -> dict[str, bytes]:
 def check_folder(resource_path: str) -> str | None:
     """The check folder a picture inside an activity's resources belongs to, if any:
     "gcompris/src/activities/<activity>/resource/<folder>/<file>" -> "<activity>/<folder>"."""
-    match = re.match(r"gcompris/src/activities/([^/]+)/resource/(.*)/[^/]+$", resource_path)
+    match = re.match(r"gcompris/src/activities/([^/]+)/resource/(?:(.+)/)?[^/]+$", resource_path)
     if not match:
-        match = re.match(r"gcompris/src/activities/([^/]+)/resource/[^/]+$", resource_path)
-        folder = match.group(1) if match else None
-    else:
-        folder = f"{match.group(1)}/{match.group(2)}"
-    if folder is None:
         return None
+    folder = "/".join(part for part in match.groups() if part)
     matches = [f for f in CHECK_FOLDERS if folder == f or folder.startswith(f + "/")]
     return max(matches, key=len) if matches else None
 
