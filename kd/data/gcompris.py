@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import struct
 import zlib
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -42,6 +43,8 @@ CHECK_FOLDERS = {
     "explore_world_animals/animals": "Animals & Nature",
     "explore_monuments": "Travel & Places",
 }
+# The games (one .rcc file each) that hold the check folders.
+ACTIVITIES = tuple(sorted({folder.split("/")[0] for folder in CHECK_FOLDERS}))
 PHOTO_SUFFIXES = (".webp", ".jpg", ".jpeg", ".png")
 # Two pictures are one photograph above this thumbnail similarity (`copies_of`), not the
 # drawings' `SAME_PICTURE`: a landscape photograph, padded to a square on white, shares its
@@ -131,9 +134,8 @@ def caption(resource_path: str, vocabulary: set[str]) -> str:
 
 def _photo_files(base: Path) -> list[tuple[str, str, bytes]]:
     """(check folder, path inside the resource file, bytes) of every check photograph."""
-    activities = sorted({folder.split("/")[0] for folder in CHECK_FOLDERS})
     found = []
-    for activity in activities:
+    for activity in ACTIVITIES:
         rcc = base / f"{activity}.rcc"
         if not rcc.is_file():
             continue
@@ -148,7 +150,7 @@ def load(image_size: int = 72, progress: bool = True) -> FolderPictures:
     """The photo check, labelled by folder, less any copy of a transfer picture (clip art,
     stamps) and any second copy of one photograph. Cached on disk after the first build."""
     base = root()
-    sizes = sorted((p.name, p.stat().st_size) for p in base.glob("*.rcc") if p.stem in {f.split("/")[0] for f in CHECK_FOLDERS})
+    sizes = sorted((p.name, p.stat().st_size) for p in base.glob("*.rcc") if p.stem in ACTIVITIES)
     key = cache.cache_key("gcompris", GCOMPRIS_VERSION, image_size, sizes, CHECK_FOLDERS, SAME_PHOTO,
                           clipart.CLIPART_VERSION if clipart.available() else None,
                           stamps.STAMPS_VERSION if stamps.available() else None)
@@ -157,17 +159,17 @@ def load(image_size: int = 72, progress: bool = True) -> FolderPictures:
         tensors, meta = hit
         return FolderPictures(tensors["images"], meta["texts"], meta["folders"], meta["labels"])
     vocabulary = set(vocabulary_words())
-    images, kept = [], []
+    images, found = [], []
     for folder, resource_path, content in _photo_files(base):
         try:
-            picture = load_canonical(content, image_size)
+            images.append(load_canonical(content, image_size))
+            found.append((folder, resource_path))
         except ImageError:
             continue
-        if images and bool(copies_of(picture[None], torch.stack(images), SAME_PHOTO)[0]):
-            continue  # the same photograph in another folder (the landmarks are in two activities)
-        images.append(picture)
-        kept.append((folder, resource_path))
     pictures = torch.stack(images) if images else torch.zeros(0, 3, image_size, image_size, dtype=torch.uint8)
+    # The same photograph in another folder (the landmarks are in two games) counts once: its first copy.
+    first = [i for i in range(len(pictures)) if i == 0 or not copies_of(pictures[i : i + 1], pictures[:i], SAME_PHOTO)[0]]
+    pictures, kept = pictures[first], [found[i] for i in first]
     seen = []
     if clipart.available():
         seen.append(clipart.load("transfer", image_size, progress, per_folder=0).images)
@@ -196,9 +198,7 @@ def card(progress: bool = False) -> str:
     if not available():
         return f"## GCompris photographs\nNot installed: apt-get install --no-install-recommends {PACKAGE} (the photo check needs it)."
     photos = load(progress=progress)
-    counts: dict[str, int] = {}
-    for label in photos.labels:
-        counts[label] = counts.get(label, 0) + 1
+    counts = Counter(photos.labels)
     return (
         f"## GCompris photographs ({PACKAGE} {clipart.debian_version(PACKAGE)}, {LICENSE})\n"
         f"Out-of-domain check (never trained on; whole folders of one kind, kd/data/gcompris.py CHECK_FOLDERS): "
