@@ -123,3 +123,15 @@ def test_column_widths_fit_a_header_word_and_let_long_cells_wrap():
 def test_the_color_key_names_every_model_in_full():
     key = results.color_key({"student (taught by the teacher)": "#f58518", "a <b>": "#000"})
     assert "student (taught by the teacher)" in key and "#f58518" in key and "a &lt;b&gt;" in key
+
+
+def test_each_check_is_one_column_with_both_ways_of_asking():
+    m = metrics()
+    m["models"]["student"]["out_of_domain"] = {"picture+text": {"agreement": 0.795}, "picture": {"agreement": 0.6828}}
+    m["models"]["teacher"]["out_of_domain"] = {"picture": {"agreement": 1.0}}  # as a picture-only model is scored
+    frame = results.results_frame(m).set_index("model")
+    column = f"clip art agreement {results.PAIR}"
+    assert [c for c in frame.columns if "clip art" in c] == [column]
+    assert frame.loc["student (taught by the teacher)", column] == "0.795 / 0.683"
+    assert frame.loc["teacher", column] == "– / 1.000"
+    assert frame.loc["teacher", f"photos agreement {results.PAIR}"] == ""  # a check the model was not scored on
