@@ -107,6 +107,8 @@ def test_a_visitor_compares_teacher_and_student_in_a_real_browser(browser_page):
     expect(page.locator("#verdict")).to_contain_text(f"**{asked.kl_teacher_student:.3f}**".strip("*"), timeout=WAIT_MS)
     expect(page.locator("#verdict")).to_contain_text(f"both say {asked.teacher.label}" if asked.agree else "They disagree")
     assert_chart_shows(page, asked)
+    # Shrinking the picture is shared work, said apart from the models' own times.
+    expect(page.locator("#notes")).to_contain_text("Preparing the picture", timeout=WAIT_MS)
 
     # The slider re-softens: the chart's title gives T, no model runs again (latencies stay).
     latencies = re.search(r"latency\s.*", page.inner_text("#comparison")).group(0)

@@ -1,6 +1,7 @@
 """What the demo page shows, from answers with known numbers: no model, no browser."""
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -61,6 +62,9 @@ def test_notes_say_what_was_used_and_what_was_missing_once():
     assert page.notes(text_only) == "Both models answered from the text. No picture was given."
     # Gradio's example cache escapes text starting with "-", "=", "+" or "@": the notes never do.
     assert page.notes(text_only)[0].isalpha()
+    prepared = page.notes(replace(prediction(), prepare_ms=7.94))
+    assert prepared.startswith("Both models answered from the picture and text. Preparing the picture")
+    assert "took 7.94 ms, once for both: their latencies leave it out." in prepared
 
 
 def test_the_chart_puts_each_models_bar_side_by_side_per_class_with_t_in_its_title():

@@ -63,6 +63,28 @@ def test_json_round_trip_keeps_everything_the_page_needs(predictor):
     assert again.at_temperature(7).to_dict() == answer.at_temperature(7).to_dict()
 
 
+def test_a_picture_is_prepared_once_for_every_model_and_left_out_of_their_latency(predictor, monkeypatch):
+    from PIL import Image
+
+    import kd.serving.infer as infer
+
+    sizes = []
+    real = infer.canonical_image
+
+    def counting(picture, size):
+        sizes.append(picture.size)
+        return real(picture, size)
+
+    monkeypatch.setattr(infer, "canonical_image", counting)
+    photo = Image.new("RGB", (3000, 2000), (90, 140, 60))  # a camera's size: resizing it is real work
+    answer = predictor.predict(photo, "a field", others=predictor.other_models)
+    assert sizes == [(3000, 2000)]  # once, not once per model (teacher, student and the other students)
+    assert answer.prepare_ms > 0 and answer.to_dict()["picture_prepare_ms"] == answer.prepare_ms
+    assert Prediction.from_dict(answer.to_dict()).prepare_ms == answer.prepare_ms
+    text_only = predictor.predict(None, "a field")
+    assert text_only.prepare_ms is None and "picture_prepare_ms" not in text_only.to_dict()
+
+
 def test_one_missing_modality_is_answered_from_the_other_and_said(predictor):
     text_only = predictor.predict(None, "red apple")
     assert text_only.used == ("text",) and "No picture was given." in " ".join(text_only.notes)

@@ -52,7 +52,11 @@ def verdict(prediction: Prediction) -> str:
 def notes(prediction: Prediction) -> str:
     """What the models answered from, and anything that was missing, cut or ignored."""
     used = " and ".join({"image": "picture", "text": "text"}[m] for m in prediction.used)
-    return " ".join([f"Both models answered from the {used}."] + prediction.notes)
+    prepared = []
+    if prediction.prepare_ms is not None:
+        prepared = [f"Preparing the picture (shrinking it to the size both models read) took {milliseconds(prediction.prepare_ms)}, "
+                    "once for both: their latencies leave it out."]
+    return " ".join([f"Both models answered from the {used}.", *prepared, *prediction.notes])
 
 
 def unfamiliar_warning(prediction: Prediction, clipart_agreement: float | None = None) -> str:

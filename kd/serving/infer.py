@@ -48,7 +48,10 @@ class ModelAnswer:
     logits: list[float]
     probs: dict[str, float]  # softmax at T = 1
     soft_probs: dict[str, float]  # softmax at the request's temperature
-    latency_ms: float  # this request, preprocessing included
+    # This request, from the picture as the models read it (`Prediction.prepare_ms` made it, once
+    # for every model) and the text to the logits, the model's own preprocessing included
+    # (resizing to its input side, normalising, tokenising): what `python -m kd evaluate` times.
+    latency_ms: float
 
     def to_dict(self) -> dict:
         return {
@@ -80,6 +83,10 @@ class Prediction:
     # For a picture: (its similarity to the nearest training picture, the threshold below
     # which it is unlike them), from `kd.study.familiar`; None without a picture or a reference.
     familiarity: tuple[float, float] | None = None
+    # Milliseconds to make the picture canonical (decoded, on white, `image_size` px): done once
+    # and shared by every model, so it is not in their latency (a photo's share can be larger
+    # than the student's whole answer). None without a picture.
+    prepare_ms: float | None = None
 
     @property
     def unfamiliar(self) -> bool:
@@ -116,6 +123,8 @@ class Prediction:
         if self.familiarity is not None:
             score, threshold = self.familiarity
             others["picture_familiarity"] = {"score": score, "threshold": threshold, "unfamiliar": self.unfamiliar}
+        if self.prepare_ms is not None:
+            others["picture_prepare_ms"] = self.prepare_ms
         return {
             "teacher": self.teacher.to_dict(),
             "student": self.student.to_dict(),
@@ -136,7 +145,9 @@ class Prediction:
         used, notes = tuple(values["used"]), list(values["notes"])
         known = values.get("picture_familiarity")
         familiarity = (float(known["score"]), float(known["threshold"])) if known else None
-        return cls(teacher, student, float(values["temperature"]), classes, used, notes, others, familiarity)
+        prepare_ms = values.get("picture_prepare_ms")
+        return cls(teacher, student, float(values["temperature"]), classes, used, notes, others, familiarity,
+                   None if prepare_ms is None else float(prepare_ms))
 
 
 def _distribution(logits: list[float], classes: list[str], temperature: float) -> dict[str, float]:
@@ -279,13 +290,14 @@ class Predictor:
         if use_text:
             notes += self._token_notes(text)
         text = text if use_text else None
-        pair, pictures = self._answers({"teacher": self.teacher.model, "student": self.student.model}, picture, text, temperature)
+        images, prepare_ms = self._prepare(picture)
+        pair, pictures = self._answers({"teacher": self.teacher.model, "student": self.student.model}, images, text, temperature)
         used = tuple(m for m, on in (("image", use_image), ("text", use_text)) if on)
-        more, _ = self._answers(others or {}, picture, text, temperature)
+        more, _ = self._answers(others or {}, images, text, temperature)
         familiarity = None
         if self.familiarity is not None and "teacher" in pictures:
             familiarity = (self.familiarity.score(pictures["teacher"]).item(), self.familiarity.threshold)
-        return Prediction(pair["teacher"], pair["student"], temperature, self.classes, used, notes, more, familiarity)
+        return Prediction(pair["teacher"], pair["student"], temperature, self.classes, used, notes, more, familiarity, prepare_ms)
 
     def answer_with(
         self, prediction: Prediction, others: Mapping[str, MultimodalClassifier], image=None, text: str | None = None
@@ -295,8 +307,8 @@ class Predictor:
         text = clean_text(text) if "text" in prediction.used else None
         if ("image" in prediction.used and image is None) or ("text" in prediction.used and not text):
             raise InputError("The picture or the text this answer was given for is gone: ask again.")
-        picture = open_image(image) if "image" in prediction.used else None
-        answers, _ = self._answers(others, picture, text, prediction.temperature)
+        images, _ = self._prepare(open_image(image) if "image" in prediction.used else None)
+        answers, _ = self._answers(others, images, text, prediction.temperature)
         return replace(prediction, others={**prediction.others, **answers})
 
     def _token_notes(self, text: str) -> list[str]:
@@ -304,20 +316,30 @@ class Predictor:
         limit = self.teacher.model.config.max_tokens
         return [f"The text is long: the models read only its first {limit - 2} tokens (words and pieces of words)."] if tokens > limit else []
 
+    def _prepare(self, picture) -> tuple[torch.Tensor | None, float | None]:
+        """The decoded picture as every model reads it, (1, 3, S, S) uint8, and the milliseconds
+        that took; (None, None) without a picture. Done once per request: resizing a photo
+        costs more than the student's whole answer, and each model would otherwise pay it again."""
+        if picture is None:
+            return None, None
+        start = time.perf_counter()
+        images = canonical_image(picture, self.image_size)[None]
+        return images, (time.perf_counter() - start) * 1000
+
     def _answers(
-        self, models: Mapping[str, MultimodalClassifier], picture, text: str | None, temperature: float
+        self, models: Mapping[str, MultimodalClassifier], images: torch.Tensor | None, text: str | None, temperature: float
     ) -> tuple[dict[str, ModelAnswer], dict[str, torch.Tensor]]:
-        """Each model's answer, timed from the decoded picture to the logits, and its picture
-        features (when it saw one); a model that reads none of the modalities given is left out."""
+        """Each model's answer, timed from the prepared picture (`_prepare`) and the text to the
+        logits, and its picture features (when it saw one); a model that reads none of the
+        modalities given is left out."""
         answers, pictures = {}, {}
         for name, model in models.items():
-            image_in, text_in = "image" in model.modalities and picture is not None, "text" in model.modalities and text is not None
+            image_in, text_in = "image" in model.modalities and images is not None, "text" in model.modalities and text is not None
             if not (image_in or text_in):
                 continue
             start = time.perf_counter()
             with torch.inference_mode():
-                images = canonical_image(picture, self.image_size)[None] if image_in else None
-                features = model.forward_features(model.preprocess(images, [text] if text_in else None))
+                features = model.forward_features(model.preprocess(images if image_in else None, [text] if text_in else None))
                 logits = model.forward_head(features)[0][0]
             latency = (time.perf_counter() - start) * 1000
             if image_in:
