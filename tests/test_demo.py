@@ -84,9 +84,16 @@ def test_an_unfamiliar_picture_gets_a_plain_warning_and_a_familiar_one_none():
     familiar = Prediction(p.teacher, p.student, 2.0, CLASSES, ("image",), familiarity=(0.8, 0.6))
     assert not familiar.unfamiliar and page.unfamiliar_warning(familiar) == ""
     odd = Prediction(p.teacher, p.student, 2.0, CLASSES, ("image",), familiarity=(0.41, 0.6))
-    warning = page.unfamiliar_warning(odd, clipart_agreement=0.7)
+    checks = {"out_of_domain": {"picture+text": {"agreement": 0.8}, "picture": {"agreement": 0.7}},
+              "out_of_domain_photos": {"picture+text": {"agreement": 0.87}, "picture": {"agreement": 0.55}}}
+    warning = page.unfamiliar_warning(odd, checks)
     assert odd.unfamiliar and "unlike the emoji these models learnt from" in warning
-    assert "0.41" in warning and "0.60" in warning and "70.0%" in warning
+    assert "0.41" in warning and "0.60" in warning
+    # Asked from the picture alone: the picture-only figures, never the (higher) picture + text ones.
+    assert "from the picture alone), the student picks the teacher's answer for 70.0% of clip art and 55.0% of photos" in warning
+    with_text = replace(odd, used=("image", "text"))
+    assert "picture and its text), the student picks the teacher's answer for 80.0% of clip art and 87.0% of photos" in page.unfamiliar_warning(with_text, checks)
+    assert "picks" not in page.unfamiliar_warning(odd)  # no figures, no claim
     assert Prediction.from_dict(odd.to_dict()).familiarity == (0.41, 0.6)
 
 

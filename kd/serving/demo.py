@@ -8,10 +8,13 @@ is checked by a test without a browser. The Results tab's data lives in `kd.serv
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kd.layout import display_name
 from kd.serving.infer import LoadedModel, Prediction
+from kd.serving.results import in_words
+from kd.study.evaluate import CHECKS
 
 
 @dataclass(frozen=True)
@@ -59,14 +62,23 @@ def notes(prediction: Prediction) -> str:
     return " ".join([f"Both models answered from the {used}.", *prepared, *prediction.notes])
 
 
-def unfamiliar_warning(prediction: Prediction, clipart_agreement: float | None = None) -> str:
-    """A plain warning when the picture is unlike anything the models learnt from ('' if not)."""
+def unfamiliar_warning(prediction: Prediction, checks: Mapping[str, Mapping] | None = None) -> str:
+    """A plain warning when the picture is unlike anything the models learnt from ('' if not).
+
+    `checks`: the student's out-of-domain figures from `metrics.json` (`kd.study.evaluate.CHECKS`
+    key -> {"picture+text": {"agreement": ...}, "picture": {...}}); the warning quotes how often
+    it follows the teacher on each, asked as this request was: from the picture alone, the
+    student follows far less often than with a text, and a visitor should hear the right figure."""
     if not prediction.unfamiliar:
         return ""
     score, threshold = prediction.familiarity
+    alone = "text" not in prediction.used
+    view = "picture" if alone else "picture+text"
+    shares = [f"{percent(figures[view]['agreement'])} of {name}" for key, name in CHECKS.items()
+              if view in (figures := (checks or {}).get(key, {}))]
     followed = (
-        f" On pictures unlike its training emoji (clip art it never saw), the student picks the teacher's answer "
-        f"{percent(clipart_agreement)} of the time." if clipart_agreement is not None else ""
+        f" Asked as here (from the {'picture alone' if alone else 'picture and its text'}), the student picks the "
+        f"teacher's answer for {in_words(shares)} it never saw." if shares else ""
     )
     return (
         f"⚠️ **This picture is unlike the emoji these models learnt from** (similarity {score:.2f} to the closest "
