@@ -96,16 +96,22 @@ def test_a_missing_or_broken_metrics_file_gets_a_sentence_saying_how_to_write_it
 def test_the_headline_says_smaller_faster_and_how_often_the_student_follows():
     m = metrics()
     m["models"]["teacher"].update(params=27_000_000)
-    m["models"]["student"].update(params=1_000_000, agreement=0.87, out_of_domain={"picture+text": {"agreement": 0.7}},
-                                  out_of_domain_stamps={"picture+text": {"agreement": 0.84}},
-                                  out_of_domain_photos={"picture+text": {"agreement": 0.8}})
+    m["models"]["student"].update(params=1_000_000, agreement=0.87,
+                                  out_of_domain={"picture+text": {"agreement": 0.7}, "picture": {"agreement": 0.68}},
+                                  out_of_domain_stamps={"picture+text": {"agreement": 0.84}, "picture": {"agreement": 0.63}},
+                                  out_of_domain_photos={"picture+text": {"agreement": 0.8}, "picture": {"agreement": 0.55}})
     m["models"]["student_scratch"] = {**m["models"]["student"], "agreement": 0.73, "out_of_domain": {"picture+text": {"agreement": 0.44}}}
     for check in ("out_of_domain_stamps", "out_of_domain_photos"):  # a check a model was not measured on is left out
         del m["models"]["student_scratch"][check]
     line = results.headline(m)
     assert line.startswith("The student is 27x smaller and 20x faster")
-    assert "picks the teacher's answer for 87% of emoji, 70% of clip art, 84% of cut-out photos and 80% of photos it has never seen" in line
-    assert line.endswith("the same student taught by labels alone: 73% of emoji and 44% of clip art.")
+    assert ("picks the teacher's answer for 87% of emoji, 70% of clip art, 84% of cut-out photos and 80% of photos it has never seen "
+            "(from the picture alone: 68%, 63% and 55%)") in line
+    m["models"]["student_scratch"] = {**m["models"]["student"], "agreement": 0.73}  # the same checks: bare figures
+    assert results.headline(m).endswith("taught by labels alone, the same student: 73%, 70%, 84% and 80%.")
+    del m["models"]["student"]["out_of_domain"]["picture"]  # a figure missing: none, rather than figures under the wrong names
+    assert "picture alone" not in results.headline(m)
+    assert line.endswith("taught by labels alone, the same student: 73% of emoji and 44% of clip art.")  # not the same checks: named
     assert results.headline({"models": {}}) == ""
 
 

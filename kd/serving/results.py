@@ -144,8 +144,9 @@ def results_frame(metrics: dict) -> pd.DataFrame:
 
 def headline(metrics: dict) -> str:
     """The one sentence the demo leads with: how much smaller and faster the student is, how
-    often it picks the teacher's answer on emoji and on each out-of-domain check's pictures (`CHECKS`), against the
-    same student taught by labels alone. '' when the metrics lack a model it needs."""
+    often it picks the teacher's answer on emoji and on each out-of-domain check's pictures (`CHECKS`), with
+    their text and from the picture alone, against the same student taught by labels alone. '' when the
+    metrics lack a model it needs."""
     models = metrics.get("models", {})
     teacher, student, scratch = (models.get(n) for n in (layout.TEACHER, layout.STUDENT, layout.SCRATCH))
     if not teacher or not student:
@@ -153,18 +154,27 @@ def headline(metrics: dict) -> str:
     line = f"The student is {teacher['params'] / student['params']:.0f}x smaller"
     if "latency_ms_p50" in teacher and "latency_ms_p50" in student:
         line += f" and {teacher['latency_ms_p50'] / student['latency_ms_p50']:.0f}x faster"
-    line += f", and picks the teacher's answer for {in_words(_agreements(student))} it has never seen"
+    followed = _agreements(student)
+    line += f", and picks the teacher's answer for {in_words([f'{a:.0%} of {name}' for name, a in followed.items()])} it has never seen"
+    # The same pictures shown without their text, what a visitor holding up a photo gets; the
+    # figures bare, in the order just named, so only when every check named has one.
+    alone = [student[key].get("picture", {}).get("agreement") for key, name in CHECKS.items() if name in followed]
+    if alone and None not in alone:
+        line += f" (from the picture alone: {in_words([f'{a:.0%}' for a in alone])})"
     if scratch:
-        line += f"; the same student taught by labels alone: {in_words(_agreements(scratch))}"
+        twin = _agreements(scratch)
+        # Bare figures when they stand for the same pictures, in the same order; else each named.
+        figures = [f"{a:.0%}" if list(twin) == list(followed) else f"{a:.0%} of {name}" for name, a in twin.items()]
+        line += f"; taught by labels alone, the same student: {in_words(figures)}"
     return line + "."
 
 
-def _agreements(model: dict) -> list[str]:
-    """['92% of emoji', '79% of clip art', ...]: agreement with the teacher, picture + text, on the
-    test split and on each out-of-domain check the metrics hold."""
-    return [f"{model['agreement']:.0%} of emoji"] + [
-        f"{model[key]['picture+text']['agreement']:.0%} of {name}" for key, name in CHECKS.items() if "picture+text" in model.get(key, {})
-    ]
+def _agreements(model: dict) -> dict[str, float]:
+    """{'emoji': 0.92, 'clip art': 0.79, ...}: agreement with the teacher, picture + text, on the
+    test split and on each out-of-domain check the metrics hold, in `CHECKS`' order."""
+    return {"emoji": model["agreement"]} | {
+        name: model[key]["picture+text"]["agreement"] for key, name in CHECKS.items() if "picture+text" in model.get(key, {})
+    }
 
 
 def in_words(words: list[str]) -> str:
