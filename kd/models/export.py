@@ -48,7 +48,8 @@ class ExportableStudent(nn.Module):
         super().__init__()
         if student.modalities != ("image", "text"):
             raise ValueError(f"only the two-branch student exports; this one reads {student.modalities}")
-        self.student = student.eval()
+        self.student = student
+        self.eval()  # the wrapper too: torch.onnx.export reads its mode (and warned it was training)
 
     def forward(self, pixels: torch.Tensor, token_ids: torch.Tensor, has_image: torch.Tensor, has_text: torch.Tensor) -> torch.Tensor:
         s = self.student
