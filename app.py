@@ -38,7 +38,6 @@ from kd.serving.examples import example_rows, load_examples, split_by_agreement
 from kd.serving.infer import InputError, Prediction, Predictor
 from kd.serving.live import LiveError, LiveResult, LiveSettings, SettingsError
 from kd.serving.live_lab import LiveLab
-from kd.study.evaluate import CHECKS
 from kd.study.record import RecordError
 
 ROOT = Path(__file__).resolve().parent
@@ -146,7 +145,7 @@ class Handlers:
         self.student_facts = page.ModelFacts.of(predictor.student)
         student = (metrics or {}).get("models", {}).get(layout.STUDENT, {})
         # How often the student follows the teacher on pictures it never saw: the warning's figures.
-        self.checks = {key: student[key] for key in CHECKS if key in student}
+        self.student_metrics = student
 
     def others(self, own: LiveResult | None) -> dict:
         """The students that answer beside the multimodal one: the cross-modal ones shipped
@@ -193,7 +192,7 @@ class Handlers:
         others = page.others_markdown(prediction, {name: model.modalities for name, model in self.others(own).items()})
         return (
             page.verdict(prediction),
-            page.unfamiliar_warning(prediction, self.checks),
+            page.unfamiliar_warning(prediction, self.student_metrics),
             page.soft_label_chart(prediction),
             page.comparison_markdown(prediction, self.teacher_facts, self.student_facts),
             gr.update(value=others, visible=bool(others)),

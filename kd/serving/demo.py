@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from kd.layout import display_name
 from kd.serving.infer import LoadedModel, Prediction
-from kd.serving.results import in_words
 from kd.study.evaluate import CHECKS
+from kd.study.report import in_words
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,11 @@ def notes(prediction: Prediction) -> str:
     return " ".join([f"Both models answered from the {used}.", *prepared, *prediction.notes])
 
 
-def unfamiliar_warning(prediction: Prediction, checks: Mapping[str, Mapping] | None = None) -> str:
+def unfamiliar_warning(prediction: Prediction, student_metrics: Mapping[str, Mapping] | None = None) -> str:
     """A plain warning when the picture is unlike anything the models learnt from ('' if not).
 
-    `checks`: the student's out-of-domain figures from `metrics.json` (`kd.study.evaluate.CHECKS`
-    key -> {"picture+text": {"agreement": ...}, "picture": {...}}); the warning quotes how often
+    `student_metrics`: the student's row of `metrics.json`, whose out-of-domain checks (`CHECKS`
+    key -> {"picture+text": {"agreement": ...}, "picture": {...}}) say how often
     it follows the teacher on each, asked as this request was: from the picture alone, the
     student follows far less often than with a text, and a visitor should hear the right figure."""
     if not prediction.unfamiliar:
@@ -75,7 +75,7 @@ def unfamiliar_warning(prediction: Prediction, checks: Mapping[str, Mapping] | N
     alone = "text" not in prediction.used
     view = "picture" if alone else "picture+text"
     shares = [f"{percent(figures[view]['agreement'])} of {name}" for key, name in CHECKS.items()
-              if view in (figures := (checks or {}).get(key, {}))]
+              if view in (figures := (student_metrics or {}).get(key, {}))]
     followed = (
         f" Asked as here (from the {'picture alone' if alone else 'picture and its text'}), the student picks the "
         f"teacher's answer for {in_words(shares)} it never saw." if shares else ""

@@ -12,7 +12,8 @@ import pandas as pd
 
 from kd.layout import EXPORTED, display_name
 from kd.serving.live import TWIN, LiveData, LiveResult, LiveSettings, percent
-from kd.serving.results import how_it_learned, in_words, training_summary
+from kd.serving.results import how_it_learned, training_summary
+from kd.study.report import in_words
 
 YOUR_STUDENT = "your student"  # how the Demo tab and the curves name it
 YOURS = "your student (taught by the teacher)"  # its row in the comparison, beside its twin's

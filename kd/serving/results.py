@@ -18,6 +18,7 @@ from kd import layout
 from kd.layout import Layout
 from kd.models.checkpoint import read_config
 from kd.study.evaluate import CHECKS
+from kd.study.report import check_cell, in_words
 
 # Curves worth plotting, and what to call them. A metric a model did not record (the
 # teacher has no agreement with itself) is simply absent from its plot.
@@ -129,7 +130,7 @@ def results_frame(metrics: dict) -> pd.DataFrame:
         # Pictures from sources never trained on (clip art, stamps, photographs): does it still follow the
         # teacher? Both ways of asking in one cell, as the README writes them: one column per check.
         for key, name in CHECKS.items():
-            row[f"{name} agreement {PAIR}"] = _pair(m.get(key, {}))
+            row[f"{name} agreement {PAIR}"] = check_cell(m.get(key, {}), "agreement")
         row |= {
             # A one-modality model is scored on the modality it reads; "" where it reads none.
             "picture only": _score(m.get("accuracy_image_only")),
@@ -177,25 +178,12 @@ def _agreements(model: dict) -> dict[str, float]:
     }
 
 
-def in_words(words: list[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-
-
 def _score(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
 # How a check's two agreements share a cell: from the picture and its text, and from the picture alone.
 PAIR = "(picture + text / picture only)"
-
-
-def _pair(check: dict) -> str:
-    """'0.795 / 0.683'; a model that reads only pictures '– / 0.648'; '' for one that reads none."""
-    both, alone = (check.get(view, {}).get("agreement") for view in ("picture+text", "picture"))
-    if both is None and alone is None:
-        return ""
-    return " / ".join("–" if value is None else f"{value:.3f}" for value in (both, alone))
 
 
 def training_summary(config: dict) -> str:

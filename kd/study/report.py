@@ -43,7 +43,7 @@ def results_table(metrics: dict) -> str:
             f"{m['ece']:.3f}",
         ]
         for key in checks:
-            row += [_pair(m.get(key, {}), "agreement"), _pair(m.get(key, {}), "accuracy")]
+            row += [check_cell(m.get(key, {}), "agreement"), check_cell(m.get(key, {}), "accuracy")]
         row += [
             f"{m['params'] / 1e6:.2f} M",
             f"{m['size_mb']:.1f}",
@@ -63,7 +63,7 @@ def results_table(metrics: dict) -> str:
         parts = [f"{ood['picture+text']['agreement']:.1%}{' (picture + text)' if i == 0 else ''} and "
                  f"{ood['picture']['agreement']:.1%}{' (picture only)' if i == 0 else ''} of {name}" for i, (ood, name) in enumerate(seen)]
         if parts:
-            summary += ", and on " + (", ".join(parts[:-1]) + " and " if len(parts) > 1 else "") + parts[-1] + " it never saw"
+            summary += f", and on {in_words(parts)} it never saw"
         summary += "."
         lines += ["", summary]
     d, s = metrics["dataset"], metrics["settings"]
@@ -81,9 +81,17 @@ def results_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def _pair(ood: dict, metric: str) -> str:
+def check_cell(ood: dict, metric: str) -> str:
+    """One out-of-domain check's `metric` from picture + text and from the picture only,
+    '0.795 / 0.683'; '–' for a way a model was not asked (a picture-only model: '– / 0.648');
+    '' for a model the check did not score."""
     cells = [f"{ood[view][metric]:.3f}" if view in ood else "–" for view in ("picture+text", "picture")]
     return " / ".join(cells) if ood else ""
+
+
+def in_words(words: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def readme_section(checkpoints: Path) -> str:
