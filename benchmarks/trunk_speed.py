@@ -8,7 +8,7 @@ Each student is the shipped one (`checkpoints/student`'s settings) with another 
 depth or picture side; weights do not change the time, so they are built, not trained (the
 distillation study's rows with the same shapes say how closely each follows the teacher).
 All are timed in one run with the teacher, as `python -m kd evaluate` times the shipped
-pair (`kd.study.evaluate.measure_latency`: batch 1, from a decoded picture to logits, in
+pair (`kd.study.evaluate.measure_latency`: batch 1, from the prepared picture to logits, in
 turns), so the ratios compare like with like on a shared machine; the run is repeated
 (--rounds) and each figure printed as the range of its rounds, on one torch thread as the
 app serves a request (--threads 2 shows a busy 2-core machine's other picture). Target: >= 10x.
