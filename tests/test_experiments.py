@@ -26,6 +26,8 @@ from kd.study.experiments import (
     SHIPPED_SETTING,
     SIXTH_RELEASE,
     TEACHER_AT_48,
+    THREE_VIEWS,
+    TWO_VIEWS,
     WIDER_HEAD,
     _shape_key,
     run_one,
@@ -52,8 +54,8 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     # the headline's rows, taught by teachers of five heads as the shipped student is
     assert [(r.method.name, r.seed) for r in five_heads] == [
         (m, s) for m in (ANOTHER_TEACHER, TEACHER_AT_48, SHIPPED_LABELS_ONLY, SHIPPED, LABELS_ONLY_48, EIGHTH_RELEASE) for s in SEEDS] + [
-        # then the shipped recipe at larger sides and with more room after the trunk, the first seed only
-        (AT_112_PX, 0), (AT_128_PX, 0), (EIGHT_BLOCKS, 0), (WIDER_HEAD, 0)]
+        # then the shipped recipe at larger sides, with more room after the trunk and with more views, the first seed only
+        (AT_112_PX, 0), (AT_128_PX, 0), (EIGHT_BLOCKS, 0), (WIDER_HEAD, 0), (TWO_VIEWS, 0), (THREE_VIEWS, 0)]
     assert {r.setting.teacher_heads for r in five_heads} == {TeacherConfig.heads} and TeacherConfig.heads > 1
     assert {r.setting.teacher_heads for r in runs if r.setting.name != SHIPPED_SETTING} == {1}
     third = "third release: all of the above"

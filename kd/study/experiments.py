@@ -205,6 +205,10 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         # (within the parameter budget), and a fusion head twice as wide.
         "eight blocks": Method(EIGHT_BLOCKS, DISTILL, student_args={"trunk_blocks": 8}, epochs=long),
         "wider head": Method(WIDER_HEAD, DISTILL, student_args=WIDER_HEAD_ARGS, epochs=long),
+        # More of the teacher's function on each picture (Beyer et al., 2022, show a fresh view at every
+        # step): two and three augmented views of each transfer picture, not one (seed 0).
+        "two views": Method(TWO_VIEWS, replace(DISTILL, views=2), epochs=long),
+        "three views": Method(THREE_VIEWS, replace(DISTILL, views=3), epochs=long),
         "120 a folder": Method("sixth release, 120 clip-art pictures a folder (not 60)", replace(sixth, pictures_per_folder=120),
                                student_args=AT_48, epochs=long),
     }
@@ -227,7 +231,7 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     five_heads = Setting(SHIPPED_SETTING, teacher_heads=TeacherConfig.heads)
     add("fidelity", five_heads, ["another teacher", "teacher at 48 px", "labels only, shipped", "shipped", "labels only, 48 px", "eighth"],
         seeds)
-    add("fidelity", five_heads, ["112 px", "128 px", "eight blocks", "wider head"])
+    add("fidelity", five_heads, ["112 px", "128 px", "eight blocks", "wider head", "two views", "three views"])
     add("fidelity", everything, ["another teacher"], seeds)
     add("fidelity", everything, ["labels only", "first", "second", "third", "labels only, five blocks", "fourth",
                                  "labels only, seven blocks", "fifth", "labels only, 48 px", "sixth", "seventh", "labels only, 64 px",
@@ -279,6 +283,9 @@ AT_128_PX = "shipped recipe reading 128 px pictures: at the edge of the speed bu
 EIGHT_BLOCKS = "shipped recipe, eight trunk blocks"
 WIDER_HEAD_ARGS = {"hidden": 2 * StudentConfig.hidden}
 WIDER_HEAD = f"shipped recipe, a fusion head twice as wide (hidden {WIDER_HEAD_ARGS['hidden']})"
+# More augmented views of each transfer picture than the shipped one (seed 0).
+TWO_VIEWS = "shipped recipe, two augmented views of each transfer picture (not one)"
+THREE_VIEWS = "shipped recipe, three augmented views of each transfer picture (not one)"
 SIXTH_RELEASE = "sixth release: fifth, 60 epochs, kept at its last epoch"
 # The fidelity table's reference row: each seed's teacher against the next seed's (`run_one`).
 ANOTHER_TEACHER = "for scale: another seed's teacher (same backbones and emoji, other seeds for its heads)"
