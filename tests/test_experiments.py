@@ -18,6 +18,7 @@ from kd.study.experiments import (
     FIFTH,
     FIFTH_RELEASE,
     FIRST_TRUNK_BLOCKS,
+    HEAD_DROPOUT,
     LABELS_ONLY_48,
     SEEDS,
     SEVENTH_RELEASE,
@@ -27,6 +28,7 @@ from kd.study.experiments import (
     SIXTH_RELEASE,
     TEACHER_AT_48,
     THREE_VIEWS,
+    TRANSFER_BATCH,
     TWO_VIEWS,
     WIDER_HEAD,
     _shape_key,
@@ -55,7 +57,8 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     assert [(r.method.name, r.seed) for r in five_heads] == [
         (m, s) for m in (ANOTHER_TEACHER, TEACHER_AT_48, SHIPPED_LABELS_ONLY, SHIPPED, LABELS_ONLY_48, EIGHTH_RELEASE) for s in SEEDS] + [
         # then the shipped recipe at larger sides, with more room after the trunk and with more views, the first seed only
-        (AT_112_PX, 0), (AT_128_PX, 0), (EIGHT_BLOCKS, 0), (WIDER_HEAD, 0), (TWO_VIEWS, 0), (THREE_VIEWS, 0)]
+        (AT_112_PX, 0), (AT_128_PX, 0), (EIGHT_BLOCKS, 0), (WIDER_HEAD, 0), (TWO_VIEWS, 0), (THREE_VIEWS, 0),
+        (HEAD_DROPOUT, 0), (TRANSFER_BATCH, 0)]
     assert {r.setting.teacher_heads for r in five_heads} == {TeacherConfig.heads} and TeacherConfig.heads > 1
     assert {r.setting.teacher_heads for r in runs if r.setting.name != SHIPPED_SETTING} == {1}
     third = "third release: all of the above"
