@@ -56,7 +56,8 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     # the headline's rows, taught by teachers of five heads as the shipped student is
     assert [(r.method.name, r.seed) for r in five_heads] == [
         (m, s) for m in (ANOTHER_TEACHER, TEACHER_AT_48, SHIPPED_LABELS_ONLY, SHIPPED, LABELS_ONLY_48, EIGHTH_RELEASE) for s in SEEDS] + [
-        # then the shipped recipe at larger sides, with more room after the trunk and with more views, the first seed only
+        # then the shipped recipe at larger sides, with more room after the trunk, more views, more dropout and a larger
+        # transfer batch, the first seed only
         (AT_112_PX, 0), (AT_128_PX, 0), (EIGHT_BLOCKS, 0), (WIDER_HEAD, 0), (TWO_VIEWS, 0), (THREE_VIEWS, 0),
         (HEAD_DROPOUT, 0), (TRANSFER_BATCH, 0)]
     assert {r.setting.teacher_heads for r in five_heads} == {TeacherConfig.heads} and TeacherConfig.heads > 1

@@ -291,6 +291,7 @@ WIDER_HEAD = f"shipped recipe, a fusion head twice as wide (hidden {WIDER_HEAD_A
 # More augmented views of each transfer picture than the shipped one (seed 0).
 TWO_VIEWS = "shipped recipe, two augmented views of each transfer picture (not one)"
 THREE_VIEWS = "shipped recipe, three augmented views of each transfer picture (not one)"
+# The shipped recipe fitting less (more dropout in the fusion head) and more (twice the transfer batch), seed 0.
 HEAD_DROPOUT_ARGS = {"dropout": 0.3}
 HEAD_DROPOUT = f"shipped recipe, dropout {HEAD_DROPOUT_ARGS['dropout']} in the fusion head (not {StudentConfig.dropout})"
 TRANSFER_BATCH = f"shipped recipe, twice the transfer examples a step ({2 * DISTILL.transfer_batch}, not {DISTILL.transfer_batch})"
