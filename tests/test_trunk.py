@@ -47,9 +47,28 @@ def test_trunk_is_frozen_and_the_stages_above_it_train():
     assert all(p.grad is not None for p in encoder.stages.parameters())
 
 
+def test_the_trunks_last_blocks_may_train_from_the_maps_of_the_rest():
+    student = create_model("student", trunk_tuned=2).eval()
+    encoder = student.image_encoder
+    layers = encoder.trunk.layers
+    assert not any(p.requires_grad for p in layers[:-2].parameters())
+    assert all(p.requires_grad for p in layers[-2:].parameters())
+    # Training reads the frozen blocks' maps (computed once); from them the branch computes
+    # what it computes from the pixels, and the tuned blocks get gradients.
+    maps = student.training_inputs(IMAGES, None)["trunk_maps"]
+    assert maps.shape[1] == layers[-3].out_channels
+    pixels = student.preprocess(IMAGES, None)["pixels"]
+    assert torch.allclose(encoder.from_frozen(maps), encoder(pixels), atol=1e-5)
+    encoder.from_frozen(maps).sum().backward()
+    assert all(p.grad is not None for p in layers[-2:].parameters())
+    assert all(p.grad is None for p in layers[:-2].parameters())
+
+
 def test_trunk_depth_is_checked():
     with pytest.raises(ValueError, match=f"between 1 and {MAX_BLOCKS}"):
         PretrainedTrunk(blocks=MAX_BLOCKS + 1, pretrained=False)
+    with pytest.raises(ValueError, match="trunk_tuned must be between 0 and trunk_blocks"):
+        create_model("student", trunk_blocks=3, trunk_tuned=4, pretrained=False)
     with pytest.raises(ValueError, match="unknown image_encoder 'vit'"):
         create_model("student", image_encoder="vit")
 

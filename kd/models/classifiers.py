@@ -258,6 +258,10 @@ class StudentConfig:
     # within the speed budget (benchmarks/trunk_speed.py); the first trunk students had five.
     image_encoder: str = "trunk"
     trunk_blocks: int = 7
+    # How many of the trunk's last blocks train too, from their pretrained weights. Training
+    # reads the frozen blocks' maps, computed once. Shipped 0, the whole trunk frozen: training
+    # the last one or two blocks followed the teacher no more closely (the study, seed 0).
+    trunk_tuned: int = 0
     # The canonical 72 px picture is resized to this side; the trunk's seven blocks divide it
     # by 16, leaving a 6 x 6 map for the trained stages. At 96 px, not the eighth release's 48,
     # the student follows its teacher on clip art and stamps it never saw far more closely (the
@@ -307,14 +311,28 @@ class SmallCNN(nn.Module):
 
 
 class TrunkCNN(nn.Module):
-    """The teacher's first pretrained blocks, frozen, then trained conv stages:
-    (B, 3, S, S) -> (B, channels[-1])."""
+    """The teacher's first pretrained blocks, frozen but for the last `tuned`, then trained
+    conv stages: (B, 3, S, S) -> (B, channels[-1])."""
 
-    def __init__(self, blocks: int, channels: tuple[int, ...], pretrained: bool = True):
+    def __init__(self, blocks: int, channels: tuple[int, ...], pretrained: bool = True, tuned: int = 0):
         super().__init__()
+        if not 0 <= tuned <= blocks:
+            raise ValueError(f"trunk_tuned must be between 0 and trunk_blocks ({blocks}), got {tuned}")
         self.trunk = PretrainedTrunk(blocks, pretrained=pretrained)
+        # The trunk's layers are the stem, its activation, then one per block.
+        self.split = len(self.trunk.layers) - tuned
+        for p in self.trunk.layers[self.split :].parameters():
+            p.requires_grad_(True)
         self.stages = SmallCNN(channels, in_channels=self.trunk.out_channels)
         self.out_dim = self.stages.out_dim
+
+    def frozen(self, x: torch.Tensor) -> torch.Tensor:
+        """The maps of the blocks that never train: what training reads, computed once."""
+        return self.trunk.layers[: self.split](x)
+
+    def from_frozen(self, maps: torch.Tensor) -> torch.Tensor:
+        """The rest of the branch, from `frozen`'s maps."""
+        return self.stages(self.trunk.layers[self.split :](maps))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
@@ -327,7 +345,7 @@ class TrunkCNN(nn.Module):
 
 def build_image_encoder(config: StudentConfig, pretrained: bool) -> nn.Module:
     if config.image_encoder == "trunk":
-        return TrunkCNN(config.trunk_blocks, config.channels, pretrained=pretrained)
+        return TrunkCNN(config.trunk_blocks, config.channels, pretrained=pretrained, tuned=config.trunk_tuned)
     if config.image_encoder == "cnn":
         return SmallCNN(config.channels)
     raise ValueError(f"unknown image_encoder {config.image_encoder!r}; use one of {', '.join(IMAGE_ENCODERS)}")
@@ -351,7 +369,8 @@ class BagOfTokens(nn.Module):
 class Student(MultimodalClassifier):
     """A small image branch and a small text branch, fused like the teacher.
 
-    Trained from scratch but for the picture branch's pretrained trunk, which stays frozen;
+    Trained from scratch but for the picture branch's pretrained trunk, which stays frozen
+    (but for its last `trunk_tuned` blocks, which train from their pretrained weights);
     `pretrained=True` reads the trunk's weights from the EfficientNet-Lite0 package (a
     saved student holds them, and loads with `pretrained=False`).
     """
@@ -406,7 +425,8 @@ class Student(MultimodalClassifier):
             return self.preprocess(images, texts)
         inputs = self.preprocess(None, texts) if texts is not None else {"has_text": torch.zeros(len(images), dtype=torch.bool)}
         with torch.no_grad():
-            inputs["trunk_maps"] = torch.cat([self.trunk(self.preprocess(chunk, None)["pixels"]) for chunk in images.split(256)])
+            frozen = self.image_encoder.frozen
+            inputs["trunk_maps"] = torch.cat([frozen(self.preprocess(chunk, None)["pixels"]) for chunk in images.split(256)])
         return inputs
 
     def forward_features(self, inputs: dict) -> Features:
@@ -416,7 +436,7 @@ class Student(MultimodalClassifier):
         # Pixels, or the frozen trunk's maps of them (`training_inputs`).
         key = "trunk_maps" if "trunk_maps" in inputs else "pixels"
         if key in inputs:
-            encode = self.image_encoder.stages if key == "trunk_maps" else self.image_encoder
+            encode = self.image_encoder.from_frozen if key == "trunk_maps" else self.image_encoder
             # An optional "has_image" mask skips the CNN for examples that show no picture.
             has_image = inputs.get("has_image", torch.ones(batch, dtype=torch.bool))
             if has_image.all():

@@ -73,8 +73,10 @@ def trunk_maps(student: MultimodalClassifier, pictures: torch.Tensor) -> torch.T
     `Student.training_inputs` computes them, cached under a hash of the pictures, the trunk's
     weights and the student's picture side: every run with that trunk reads the same maps
     (the dataset's, the transfer set's), ~2 ms a picture to compute."""
-    trunk = student.trunk
-    weights = hashlib.sha256(b"".join(t.numpy().tobytes() for t in trunk.state_dict().values())).hexdigest()
+    encoder = student.image_encoder
+    # The blocks that never train (all of them, unless the last ones are tuned: trunk_tuned).
+    frozen = encoder.trunk.layers[: encoder.split]
+    weights = hashlib.sha256(b"".join(t.numpy().tobytes() for t in frozen.state_dict().values())).hexdigest()
     digest = hashlib.sha256(pictures.numpy().tobytes()).hexdigest()
     path = cache.cached_tensors("trunk-maps", cache.cache_key("trunk-maps", digest, weights, student.config.image_size))
     if (hit := cache.load_tensors(path)) is not None and len(hit[0]["trunk_maps"]) == len(pictures):
