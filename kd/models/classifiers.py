@@ -326,9 +326,14 @@ class TrunkCNN(nn.Module):
         self.stages = SmallCNN(channels, in_channels=self.trunk.out_channels)
         self.out_dim = self.stages.out_dim
 
+    @property
+    def frozen_layers(self) -> nn.Sequential:
+        """The trunk's layers that never train (a view of `trunk.layers`, not a copy)."""
+        return self.trunk.layers[: self.split]
+
     def frozen(self, x: torch.Tensor) -> torch.Tensor:
         """The maps of the blocks that never train: what training reads, computed once."""
-        return self.trunk.layers[: self.split](x)
+        return self.frozen_layers(x)
 
     def from_frozen(self, maps: torch.Tensor) -> torch.Tensor:
         """The rest of the branch, from `frozen`'s maps."""

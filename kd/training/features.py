@@ -70,12 +70,11 @@ def picture_inputs(student: MultimodalClassifier, pictures: torch.Tensor) -> dic
 @torch.no_grad()
 def trunk_maps(student: MultimodalClassifier, pictures: torch.Tensor) -> torch.Tensor:
     """A student's frozen-trunk maps of canonical pictures (N, 3, S, S) uint8, as
-    `Student.training_inputs` computes them, cached under a hash of the pictures, the trunk's
-    weights and the student's picture side: every run with that trunk reads the same maps
-    (the dataset's, the transfer set's), ~2 ms a picture to compute."""
-    encoder = student.image_encoder
-    # The blocks that never train (all of them, unless the last ones are tuned: trunk_tuned).
-    frozen = encoder.trunk.layers[: encoder.split]
+    `Student.training_inputs` computes them, cached under a hash of the pictures, the weights
+    of the trunk's frozen blocks (all of them unless `trunk_tuned`) and the student's picture
+    side: every run with that trunk reads the same maps (the dataset's, the transfer set's),
+    ~2 ms a picture to compute."""
+    frozen = student.image_encoder.frozen_layers
     weights = hashlib.sha256(b"".join(t.numpy().tobytes() for t in frozen.state_dict().values())).hexdigest()
     digest = hashlib.sha256(pictures.numpy().tobytes()).hexdigest()
     path = cache.cached_tensors("trunk-maps", cache.cache_key("trunk-maps", digest, weights, student.config.image_size))
