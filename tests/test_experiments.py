@@ -28,6 +28,7 @@ from kd.study.experiments import (
     SHIPPED,
     SHIPPED_LABELS_ONLY,
     SHIPPED_SETTING,
+    SIX_VIEWS_LONGER,
     SIXTH_RELEASE,
     TEACHER_AT_48,
     THREE_VIEWS,
@@ -59,7 +60,8 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     five_heads = [r for r in runs if r.table == "fidelity" and r.setting.name == SHIPPED_SETTING]
     # the headline's rows, taught by teachers of five heads as the shipped student is
     assert [(r.method.name, r.seed) for r in five_heads] == [
-        (m, s) for m in (ANOTHER_TEACHER, TEACHER_AT_48, SHIPPED_LABELS_ONLY, SHIPPED, LABELS_ONLY_48, EIGHTH_RELEASE, THREE_VIEWS)
+        (m, s) for m in (ANOTHER_TEACHER, TEACHER_AT_48, SHIPPED_LABELS_ONLY, SHIPPED, LABELS_ONLY_48, EIGHTH_RELEASE, THREE_VIEWS,
+                  SIX_VIEWS_LONGER)
         for s in SEEDS] + [
         # then the shipped recipe at larger sides, with more room after the trunk, two views, more dropout, a larger
         # transfer batch, a lighter picture hint or none, and the trunk's last blocks trained, the first seed only

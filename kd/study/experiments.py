@@ -207,9 +207,11 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         "wider head": Method(WIDER_HEAD, DISTILL, student_args=WIDER_HEAD_ARGS, epochs=long),
         # More of the teacher's function on each picture (Beyer et al., 2022, show a fresh view at every
         # step): two and three augmented views of each transfer picture, not one (two: seed 0; three,
-        # the closest follower from the picture alone at seed 0: every seed).
+        # the closest follower from the picture alone at seed 0: every seed), and six for twice as long
+        # (patient and consistent, as far as views made once allow: every seed).
         "two views": Method(TWO_VIEWS, replace(DISTILL, views=2), epochs=long),
         "three views": Method(THREE_VIEWS, replace(DISTILL, views=3), epochs=long),
+        "six views, longer": Method(SIX_VIEWS_LONGER, replace(DISTILL, views=6), epochs=2 * long),
         # Regularised and fed more (seed 0): the student fits its teacher from the picture alone on
         # only four in five of the clip art it trains on (`python -m kd gap`).
         "head dropout": Method(HEAD_DROPOUT, DISTILL, student_args=HEAD_DROPOUT_ARGS, epochs=long),
@@ -244,7 +246,7 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     # The shipped teacher has five heads: its rows come first; every other row was taught by a teacher of one.
     five_heads = Setting(SHIPPED_SETTING, teacher_heads=TeacherConfig.heads)
     add("fidelity", five_heads, ["another teacher", "teacher at 48 px", "labels only, shipped", "shipped", "labels only, 48 px", "eighth",
-                                 "three views"], seeds)
+                                 "three views", "six views, longer"], seeds)
     add("fidelity", five_heads, ["112 px", "128 px", "eight blocks", "wider head", "two views",
                                  "head dropout", "transfer batch", "no picture hint", "lighter picture hint", "one block tuned",
                                  "two blocks tuned"])
@@ -302,6 +304,7 @@ WIDER_HEAD = f"shipped recipe, a fusion head twice as wide (hidden {WIDER_HEAD_A
 # More augmented views of each transfer picture than the shipped one (seed 0).
 TWO_VIEWS = "shipped recipe, two augmented views of each transfer picture (not one)"
 THREE_VIEWS = "shipped recipe, three augmented views of each transfer picture (not one)"
+SIX_VIEWS_LONGER = f"shipped recipe, six augmented views of each transfer picture, {2 * DISTILL_TRAIN.epochs} epochs"
 # The shipped recipe fitting less (more dropout in the fusion head) and more (twice the transfer batch), seed 0.
 HEAD_DROPOUT_ARGS = {"dropout": 0.3}
 HEAD_DROPOUT = f"shipped recipe, dropout {HEAD_DROPOUT_ARGS['dropout']} in the fusion head (not {StudentConfig.dropout})"
