@@ -301,7 +301,8 @@ AT_128_PX = "shipped recipe reading 128 px pictures: at the edge of the speed bu
 EIGHT_BLOCKS = "shipped recipe, eight trunk blocks"
 WIDER_HEAD_ARGS = {"hidden": 2 * StudentConfig.hidden}
 WIDER_HEAD = f"shipped recipe, a fusion head twice as wide (hidden {WIDER_HEAD_ARGS['hidden']})"
-# More augmented views of each transfer picture than the shipped one (seed 0).
+# More augmented views of each transfer picture than the shipped one (two: seed 0; three, and six for
+# twice as many epochs: every seed).
 TWO_VIEWS = "shipped recipe, two augmented views of each transfer picture (not one)"
 THREE_VIEWS = "shipped recipe, three augmented views of each transfer picture (not one)"
 SIX_VIEWS_LONGER = f"shipped recipe, six augmented views of each transfer picture, {2 * DISTILL_TRAIN.epochs} epochs"
