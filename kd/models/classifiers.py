@@ -181,7 +181,7 @@ class TeacherConfig:
     # ensemble, the case Hinton et al. (2015) distil. Out of domain, one head's answer is much
     # the chance of its seed, the mean of five far less: two teachers of five heads agree on
     # far more of the held-out clip art than two of one, and the student follows the teacher
-    # of five more closely (the distillation study's reference and shipped rows). The heads
+    # of five more closely (the distillation study's reference rows and the eighth release's). The heads
     # are a few percent of the teacher's time; the backbones, run once, are the rest.
     heads: int = 5
 

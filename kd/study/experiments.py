@@ -191,7 +191,7 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         # More pictures in each transfer batch.
         "+ picture share": Method("sixth release, twice the share of pictures alone and captioned in the transfer batch",
                                   replace(sixth, transfer_mix=(1.0, 0.5, 1.5, 1.0)), student_args=AT_48, epochs=long),
-        # What else the picture branch was given, each beside the shipped row at seed 0 (none moved
+        # What else the picture branch was given, each beside the sixth release's row at seed 0 (none moved
         # clip-art agreement past the seeds' spread): patience, width, depth and pixels beyond the
         # budgets, a heavier picture hint, more clip art.
         "64 px, longer": Method(f"sixth release at 64 px, {2 * long} epochs", sixth, student_args=AT_64, epochs=2 * long),
