@@ -150,7 +150,7 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         "+ distilled": cnn("first + token vectors distilled from the teacher", replace(first_recipe, student_init="distilled")),
         "+ words": cnn("first + 50k common English words", replace(first_recipe, words=DISTILL.words)),
         "+ pictures": cnn("first + clip art", replace(first_recipe, pictures=True)),
-        "+ views": cnn("first + augmented views (function matching)", replace(first_recipe, views=one_view.views)),
+        "+ views": cnn("first + augmented views (function matching)", replace(first_recipe, views=1)),
         "+ phrases": cnn("first + 50k short phrases", replace(first_recipe, phrases=DISTILL.phrases)),
         "second": cnn("second release: all of the above but phrases and captions", replace(released, phrases=0, captions=False)),
         "third": cnn("third release: all of the above", released),
@@ -295,7 +295,7 @@ RELEASED_EPOCHS = 60
 # The fidelity table's pair the headline compares: the shipped student against itself on labels only.
 SHIPPED_LABELS_ONLY = f"labels only, the shipped student (96 px, {DISTILL_TRAIN.epochs} epochs)"
 LABELS_ONLY_NINTH = f"labels only, the ninth release's student (96 px, {RELEASED_EPOCHS} epochs)"
-LABELS_ONLY_48 = "labels only, the sixth to eighth releases' student (48 px, 60 epochs)"
+LABELS_ONLY_48 = f"labels only, the sixth to eighth releases' student (48 px, {RELEASED_EPOCHS} epochs)"
 SEVENTH_RELEASE = "seventh release: sixth + two in three of Tux Paint's stamps"
 EIGHTH_RELEASE = "eighth release: the seventh's recipe, taught by a teacher of five heads"
 # The ninth release: the eighth's recipe, its student reading 96 px pictures (StudentConfig.image_size).
@@ -324,7 +324,7 @@ NO_PICTURE_HINT = f"ninth release without the picture hint (weight 0, not {DISTI
 LIGHTER_PICTURE_HINT = f"ninth release, the picture hint weighted 0.3 (not {DISTILL.picture_hint:g})"
 ONE_BLOCK_TUNED = "ninth release, the trunk's last block trained too (from its pretrained weights)"
 TWO_BLOCKS_TUNED = "ninth release, the trunk's last two blocks trained too (from their pretrained weights)"
-SIXTH_RELEASE = "sixth release: fifth, 60 epochs, kept at its last epoch"
+SIXTH_RELEASE = f"sixth release: fifth, {RELEASED_EPOCHS} epochs, kept at its last epoch"
 # The fidelity table's reference row: each seed's teacher against the next seed's (`run_one`).
 ANOTHER_TEACHER = "for scale: another seed's teacher (same backbones and emoji, other seeds for its heads)"
 # The other reference row: the teacher against itself, shown the pictures at the side the eighth
