@@ -7,7 +7,7 @@ from kd.config import DistillConfig, TrainConfig
 from kd.training.distill import Distiller
 from kd.training.losses import hinton_loss
 from kd.models.classifiers import create_model
-from kd.study.pipeline import student_inputs
+from kd.study.pipeline import input_logits, student_inputs, validation
 from kd.training.train import Trainer, TensorLoader, drop_modalities
 
 
@@ -105,3 +105,20 @@ def test_the_trainer_keeps_the_epoch_its_rule_names(keep, epoch):
     assert kept_row(history, keep)["epoch"] == epoch
     assert torch.equal(model.weight, weights[epoch - 1])
     assert len({tuple(w.flatten().tolist()) for w in weights}) == 4  # every epoch moved the weights
+
+
+def test_validation_reads_the_trunks_maps_and_answers_as_the_pictures_do(small_dataset):
+    # Each epoch's validation reads the student's inputs computed once (the frozen trunk's
+    # maps), not the pictures: the same logits, without running the trunk again.
+    from kd.study.evaluate import accuracy, agreement, dataset_logits
+
+    torch.manual_seed(0)
+    student = create_model("student").eval()
+    inputs = student_inputs(student, small_dataset)
+    assert "trunk_maps" in inputs and "pixels" not in inputs
+    from_pictures = dataset_logits(student, small_dataset)
+    assert torch.allclose(input_logits(student, inputs, batch_size=50), from_pictures, atol=1e-4)
+    teacher_logits = torch.randn_like(from_pictures)
+    scores = validation(student, inputs, small_dataset.labels, teacher_logits)()
+    assert scores == {"val_accuracy": pytest.approx(accuracy(from_pictures, small_dataset.labels)),
+                      "val_agreement": pytest.approx(agreement(from_pictures, teacher_logits))}

@@ -39,7 +39,7 @@ from kd.models.checkpoint import checkpoint_config, weights_sha256
 from kd.models.classifiers import MultimodalClassifier, Teacher, create_model
 from kd.models.compress import INITS, init_from_teacher
 from kd.study import pipeline
-from kd.study.evaluate import dataset_logits, quality_metrics
+from kd.study.evaluate import quality_metrics
 from kd.study.record import RecordedTeacher, TeacherOutputs, load_teacher_outputs
 from kd.training.distill import Distiller
 from kd.training.train import TensorLoader, Trainer, TrainingStopped
@@ -343,10 +343,10 @@ def train_student(
     step = SideBySide(distiller, twin_distiller)
 
     val_idx, test_idx = dataset.split_indices("val"), dataset.split_indices("test")
-    val, val_teacher = dataset.subset(val_idx), data.outputs.view("image+text")[val_idx]
-    scores = [(pipeline.validation(student, val, val_teacher), "")]
+    val_inputs, val_teacher = {k: v[val_idx] for k, v in data.inputs.items()}, data.outputs.view("image+text")[val_idx]
+    scores = [(pipeline.validation(student, val_inputs, dataset.labels[val_idx], val_teacher), "")]
     if twin is not None:
-        scores.append((pipeline.validation(twin, val, val_teacher), TWIN))
+        scores.append((pipeline.validation(twin, val_inputs, dataset.labels[val_idx], val_teacher), TWIN))
 
     def evaluate() -> dict[str, float]:
         return {prefix + k: v for score, prefix in scores for k, v in score().items()}
@@ -371,15 +371,15 @@ def train_student(
         if not stopped.history:
             result.seconds = time.perf_counter() - start
             return result
-    test = dataset.subset(test_idx)
+    test_inputs, test_labels = {k: v[test_idx] for k, v in data.inputs.items()}, dataset.labels[test_idx]
     test_teacher = data.outputs.view("image+text")[test_idx]
     with torch.no_grad():
         result.student = student
-        result.test = quality_metrics(dataset_logits(student, test), test.labels, test_teacher, dataset.classes)
+        result.test = quality_metrics(pipeline.input_logits(student, test_inputs), test_labels, test_teacher, dataset.classes)
         if twin is not None:
             best_twin.restore()
             result.twin = twin
-            result.twin_test = quality_metrics(dataset_logits(twin, test), test.labels, test_teacher, dataset.classes)
+            result.twin_test = quality_metrics(pipeline.input_logits(twin, test_inputs), test_labels, test_teacher, dataset.classes)
     result.seconds = time.perf_counter() - start
     return result
 
