@@ -22,6 +22,8 @@ from kd.study.experiments import (
     LABELS_ONLY_48,
     LABELS_ONLY_NINTH,
     LIGHTER_PICTURE_HINT,
+    LONGER_EPOCHS,
+    LONGER_NO_DROPOUT,
     NINTH_RELEASE,
     NO_PICTURE_HINT,
     ONE_BLOCK_TUNED,
@@ -30,6 +32,7 @@ from kd.study.experiments import (
     SEVENTH_RELEASE,
     SHIPPED,
     SHIPPED_LABELS_ONLY,
+    SHIPPED_LONGER,
     SHIPPED_SETTING,
     SIXTH_RELEASE,
     TEACHER_AT_48,
@@ -63,13 +66,13 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     # the headline's rows, taught by teachers of five heads as the shipped student is
     assert [(r.method.name, r.seed) for r in five_heads] == [
         (m, s) for m in (ANOTHER_TEACHER, TEACHER_AT_48, SHIPPED_LABELS_ONLY, SHIPPED, LABELS_ONLY_NINTH, NINTH_RELEASE,
-                         LABELS_ONLY_48, EIGHTH_RELEASE, THREE_VIEWS)
+                         LABELS_ONLY_48, EIGHTH_RELEASE, THREE_VIEWS, SHIPPED_LONGER)
         for s in SEEDS] + [
         # then the ninth release at larger sides, with more room after the trunk, two views, more dropout, a larger
         # transfer batch, a lighter picture hint or none, and the trunk's last blocks trained, the first seed only
         (AT_112_PX, 0), (AT_128_PX, 0), (EIGHT_BLOCKS, 0), (WIDER_HEAD, 0), (TWO_VIEWS, 0),
         (HEAD_DROPOUT, 0), (TRANSFER_BATCH, 0), (NO_PICTURE_HINT, 0), (LIGHTER_PICTURE_HINT, 0), (ONE_BLOCK_TUNED, 0),
-        (TWO_BLOCKS_TUNED, 0)]
+        (TWO_BLOCKS_TUNED, 0), (LONGER_NO_DROPOUT, 0)]
     assert {r.setting.teacher_heads for r in five_heads} == {TeacherConfig.heads} and TeacherConfig.heads > 1
     assert {r.setting.teacher_heads for r in runs if r.setting.name != SHIPPED_SETTING} == {1}
     third = "third release: all of the above"
@@ -82,6 +85,11 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     shipped = next(r for r in five_heads if r.method.name == SHIPPED)
     # today's student, as shipped: its recipe, its shape and its schedule
     assert shipped.method.distill == DISTILL and shipped.method.student_args == {} and shipped.method.epochs == DISTILL_TRAIN.epochs
+    # patience past the shipped schedule: the same recipe, half as long again, and so without the head's dropout
+    longer = next(r for r in five_heads if r.method.name == SHIPPED_LONGER)
+    assert longer.method == replace(shipped.method, name=SHIPPED_LONGER, epochs=LONGER_EPOCHS) and LONGER_EPOCHS > DISTILL_TRAIN.epochs
+    no_dropout = next(r for r in five_heads if r.method.name == LONGER_NO_DROPOUT)
+    assert no_dropout.method == replace(longer.method, name=LONGER_NO_DROPOUT, student_args={"dropout": 0.0})
     baseline = next(r for r in five_heads if r.method.name == SHIPPED_LABELS_ONLY)
     assert baseline.method.distill == SCRATCH and baseline.method.student_args == {} and baseline.method.epochs == DISTILL_TRAIN.epochs
     # the ninth release: the shipped recipe with one view of each transfer picture, half as long, and its twin on labels
