@@ -343,10 +343,10 @@ def train_student(
     step = SideBySide(distiller, twin_distiller)
 
     val_idx, test_idx = dataset.split_indices("val"), dataset.split_indices("test")
-    val_inputs, val_teacher = {k: v[val_idx] for k, v in data.inputs.items()}, data.outputs.view("image+text")[val_idx]
-    scores = [(pipeline.validation(student, val_inputs, dataset.labels[val_idx], val_teacher), "")]
+    val = ({k: v[val_idx] for k, v in data.inputs.items()}, dataset.labels[val_idx], data.outputs.view("image+text")[val_idx])
+    scores = [(pipeline.validation(student, *val), "")]
     if twin is not None:
-        scores.append((pipeline.validation(twin, val_inputs, dataset.labels[val_idx], val_teacher), TWIN))
+        scores.append((pipeline.validation(twin, *val), TWIN))
 
     def evaluate() -> dict[str, float]:
         return {prefix + k: v for score, prefix in scores for k, v in score().items()}
