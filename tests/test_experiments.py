@@ -24,6 +24,9 @@ from kd.study.experiments import (
     LIGHTER_PICTURE_HINT,
     LONGER_EPOCHS,
     LONGER_NO_DROPOUT,
+    LONGER_MORE_VIEWS,
+    LONGER_WIDER,
+    WIDER_STAGES_ARGS,
     NINTH_RELEASE,
     NO_PICTURE_HINT,
     ONE_BLOCK_TUNED,
@@ -66,13 +69,13 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     # the headline's rows, taught by teachers of five heads as the shipped student is
     assert [(r.method.name, r.seed) for r in five_heads] == [
         (m, s) for m in (ANOTHER_TEACHER, TEACHER_AT_48, SHIPPED_LABELS_ONLY, SHIPPED, LABELS_ONLY_NINTH, NINTH_RELEASE,
-                         LABELS_ONLY_48, EIGHTH_RELEASE, THREE_VIEWS, SHIPPED_LONGER)
+                         LABELS_ONLY_48, EIGHTH_RELEASE, THREE_VIEWS, SHIPPED_LONGER, LONGER_WIDER)
         for s in SEEDS] + [
         # then the ninth release at larger sides, with more room after the trunk, two views, more dropout, a larger
         # transfer batch, a lighter picture hint or none, and the trunk's last blocks trained, the first seed only
         (AT_112_PX, 0), (AT_128_PX, 0), (EIGHT_BLOCKS, 0), (WIDER_HEAD, 0), (TWO_VIEWS, 0),
         (HEAD_DROPOUT, 0), (TRANSFER_BATCH, 0), (NO_PICTURE_HINT, 0), (LIGHTER_PICTURE_HINT, 0), (ONE_BLOCK_TUNED, 0),
-        (TWO_BLOCKS_TUNED, 0), (LONGER_NO_DROPOUT, 0)]
+        (TWO_BLOCKS_TUNED, 0), (LONGER_NO_DROPOUT, 0), (LONGER_MORE_VIEWS, 0)]
     assert {r.setting.teacher_heads for r in five_heads} == {TeacherConfig.heads} and TeacherConfig.heads > 1
     assert {r.setting.teacher_heads for r in runs if r.setting.name != SHIPPED_SETTING} == {1}
     third = "third release: all of the above"
@@ -90,6 +93,11 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     assert longer.method == replace(shipped.method, name=SHIPPED_LONGER, epochs=LONGER_EPOCHS) and LONGER_EPOCHS > DISTILL_TRAIN.epochs
     no_dropout = next(r for r in five_heads if r.method.name == LONGER_NO_DROPOUT)
     assert no_dropout.method == replace(longer.method, name=LONGER_NO_DROPOUT, student_args={"dropout": 0.0})
+    wider = next(r for r in five_heads if r.method.name == LONGER_WIDER)
+    assert wider.method == replace(longer.method, name=LONGER_WIDER, student_args=WIDER_STAGES_ARGS)
+    assert WIDER_STAGES_ARGS["channels"] > StudentConfig.channels
+    more_views = next(r for r in five_heads if r.method.name == LONGER_MORE_VIEWS)
+    assert more_views.method == replace(longer.method, name=LONGER_MORE_VIEWS, distill=replace(DISTILL, views=2 * DISTILL.views))
     baseline = next(r for r in five_heads if r.method.name == SHIPPED_LABELS_ONLY)
     assert baseline.method.distill == SCRATCH and baseline.method.student_args == {} and baseline.method.epochs == DISTILL_TRAIN.epochs
     # the ninth release: the shipped recipe with one view of each transfer picture, half as long, and its twin on labels
@@ -213,3 +221,11 @@ def test_a_study_run_trains_and_measures_a_real_student():
     assert row["key"] == classic.key() and row["student"] == "mlp_student"
     assert 0.2 < row["test_accuracy"] <= 1.0  # 9 classes: chance is ~0.11
     assert 0.0 <= row["test_agreement"] <= 1.0 and row["params"] > 100_000
+
+
+def test_every_row_of_the_fidelity_table_is_recorded():
+    """Renaming a row or changing a default (the student's widths, its epochs) must not orphan the
+    runs recorded for it: every fidelity run's key is in experiments/runs.jsonl."""
+    recorded = {json.loads(line)["key"] for line in (ROOT / "experiments" / "runs.jsonl").read_text().splitlines()}
+    missing = [(r.method.name, r.seed) for r in study(tables=("fidelity",)) if r.key() not in recorded]
+    assert missing == []
