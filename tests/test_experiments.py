@@ -25,6 +25,9 @@ from kd.study.experiments import (
     LONGER_EPOCHS,
     LONGER_NO_DROPOUT,
     LONGER_MORE_VIEWS,
+    LONGER_T8,
+    LONGEST,
+    LONGEST_EPOCHS,
     LONGER_WIDER,
     WIDER_STAGES_ARGS,
     NINTH_RELEASE,
@@ -75,7 +78,7 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
         # transfer batch, a lighter picture hint or none, and the trunk's last blocks trained, the first seed only
         (AT_112_PX, 0), (AT_128_PX, 0), (EIGHT_BLOCKS, 0), (WIDER_HEAD, 0), (TWO_VIEWS, 0),
         (HEAD_DROPOUT, 0), (TRANSFER_BATCH, 0), (NO_PICTURE_HINT, 0), (LIGHTER_PICTURE_HINT, 0), (ONE_BLOCK_TUNED, 0),
-        (TWO_BLOCKS_TUNED, 0), (LONGER_NO_DROPOUT, 0), (LONGER_MORE_VIEWS, 0)]
+        (TWO_BLOCKS_TUNED, 0), (LONGER_NO_DROPOUT, 0), (LONGER_MORE_VIEWS, 0), (LONGER_T8, 0), (LONGEST, 0)]
     assert {r.setting.teacher_heads for r in five_heads} == {TeacherConfig.heads} and TeacherConfig.heads > 1
     assert {r.setting.teacher_heads for r in runs if r.setting.name != SHIPPED_SETTING} == {1}
     third = "third release: all of the above"
@@ -98,6 +101,10 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     assert WIDER_STAGES_ARGS["channels"] > StudentConfig.channels
     more_views = next(r for r in five_heads if r.method.name == LONGER_MORE_VIEWS)
     assert more_views.method == replace(longer.method, name=LONGER_MORE_VIEWS, distill=replace(DISTILL, views=2 * DISTILL.views))
+    softer = next(r for r in five_heads if r.method.name == LONGER_T8)
+    assert softer.method == replace(longer.method, name=LONGER_T8, distill=replace(DISTILL, temperature=8.0))
+    longest = next(r for r in five_heads if r.method.name == LONGEST)
+    assert longest.method == replace(shipped.method, name=LONGEST, epochs=LONGEST_EPOCHS) and LONGEST_EPOCHS > LONGER_EPOCHS
     baseline = next(r for r in five_heads if r.method.name == SHIPPED_LABELS_ONLY)
     assert baseline.method.distill == SCRATCH and baseline.method.student_args == {} and baseline.method.epochs == DISTILL_TRAIN.epochs
     # the ninth release: the shipped recipe with one view of each transfer picture, half as long, and its twin on labels

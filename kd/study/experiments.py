@@ -226,6 +226,9 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         "longer, wider": Method(LONGER_WIDER, DISTILL, student_args=WIDER_STAGES_ARGS, epochs=LONGER_EPOCHS),
         # And with twice the views of each transfer picture (seed 0): more of the teacher's function.
         "longer, more views": Method(LONGER_MORE_VIEWS, replace(DISTILL, views=2 * DISTILL.views), epochs=LONGER_EPOCHS),
+        # Softer still (T = 8, which the fifth release's sweep found as close as 4), and twice as long (seed 0).
+        "longer, T = 8": Method(LONGER_T8, replace(DISTILL, temperature=8.0), epochs=LONGER_EPOCHS),
+        "longest": Method(LONGEST, DISTILL, epochs=LONGEST_EPOCHS),
         # Regularised and fed more (seed 0): the student fits its teacher from the picture alone on
         # only four in five of the clip art it trains on (`python -m kd gap`).
         "head dropout": Method(HEAD_DROPOUT, one_view, student_args=HEAD_DROPOUT_ARGS, epochs=long),
@@ -263,7 +266,7 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
                                  "labels only, 48 px", "eighth", "three views", "longer", "longer, wider"], seeds)
     add("fidelity", five_heads, ["112 px", "128 px", "eight blocks", "wider head", "two views",
                                  "head dropout", "transfer batch", "no picture hint", "lighter picture hint", "one block tuned",
-                                 "two blocks tuned", "longer, no dropout", "longer, more views"])
+                                 "two blocks tuned", "longer, no dropout", "longer, more views", "longer, T = 8", "longest"])
     add("fidelity", everything, ["another teacher"], seeds)
     add("fidelity", everything, ["labels only", "first", "second", "third", "labels only, five blocks", "fourth",
                                  "labels only, seven blocks", "fifth", "labels only, 48 px", "sixth", "seventh", "labels only, 64 px",
@@ -329,6 +332,9 @@ LONGER_EPOCHS = 180
 SHIPPED_LONGER = f"shipped recipe, {LONGER_EPOCHS} epochs (not {DISTILL_TRAIN.epochs})"
 LONGER_NO_DROPOUT = f"shipped recipe, {LONGER_EPOCHS} epochs and no dropout in the fusion head (not {StudentConfig.dropout})"
 LONGER_MORE_VIEWS = f"shipped recipe, {LONGER_EPOCHS} epochs and {2 * DISTILL.views} augmented views of each transfer picture (not {DISTILL.views})"
+LONGER_T8 = f"shipped recipe, {LONGER_EPOCHS} epochs at T = 8 (not {DISTILL.temperature:g})"
+LONGEST_EPOCHS = 240
+LONGEST = f"shipped recipe, {LONGEST_EPOCHS} epochs (not {DISTILL_TRAIN.epochs})"
 WIDER_STAGES_ARGS = {"channels": (160, 224)}
 LONGER_WIDER = (f"shipped recipe, {LONGER_EPOCHS} epochs and trained stages {WIDER_STAGES_ARGS['channels']} wide "
                 f"(not {StudentConfig.channels})")
