@@ -226,7 +226,7 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
         "longer, wider": Method(LONGER_WIDER, DISTILL, student_args=WIDER_STAGES_ARGS, epochs=LONGER_EPOCHS),
         # And with twice the views of each transfer picture (seed 0): more of the teacher's function.
         "longer, more views": Method(LONGER_MORE_VIEWS, replace(DISTILL, views=2 * DISTILL.views), epochs=LONGER_EPOCHS),
-        # Softer still (T = 8, which the fifth release's sweep found as close as 4), and twice as long (seed 0).
+        # Softer still (T = 8, which the fifth release's sweep found as close as 4), seed 0; and twice as long (every seed).
         "longer, T = 8": Method(LONGER_T8, replace(DISTILL, temperature=8.0), epochs=LONGER_EPOCHS),
         "longest": Method(LONGEST, DISTILL, epochs=LONGEST_EPOCHS),
         # Regularised and fed more (seed 0): the student fits its teacher from the picture alone on
@@ -263,10 +263,10 @@ def study(seeds: tuple[int, ...] = SEEDS, tables: tuple[str, ...] | None = None)
     # The shipped teacher has five heads: its rows come first; every other row was taught by a teacher of one.
     five_heads = Setting(SHIPPED_SETTING, teacher_heads=TeacherConfig.heads)
     add("fidelity", five_heads, ["another teacher", "teacher at 48 px", "labels only, shipped", "shipped", "labels only, ninth", "ninth",
-                                 "labels only, 48 px", "eighth", "three views", "longer", "longer, wider"], seeds)
+                                 "labels only, 48 px", "eighth", "three views", "longer", "longer, wider", "longest"], seeds)
     add("fidelity", five_heads, ["112 px", "128 px", "eight blocks", "wider head", "two views",
                                  "head dropout", "transfer batch", "no picture hint", "lighter picture hint", "one block tuned",
-                                 "two blocks tuned", "longer, no dropout", "longer, more views", "longer, T = 8", "longest"])
+                                 "two blocks tuned", "longer, no dropout", "longer, more views", "longer, T = 8"])
     add("fidelity", everything, ["another teacher"], seeds)
     add("fidelity", everything, ["labels only", "first", "second", "third", "labels only, five blocks", "fourth",
                                  "labels only, seven blocks", "fifth", "labels only, 48 px", "sixth", "seventh", "labels only, 64 px",
