@@ -26,6 +26,7 @@ from kd.study.experiments import (
     LONGER_NO_DROPOUT,
     LONGER_MORE_VIEWS,
     LONGER_T8,
+    SOFTER_TEMPERATURE,
     LONGEST,
     LONGEST_EPOCHS,
     LONGER_WIDER,
@@ -102,7 +103,7 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     more_views = next(r for r in five_heads if r.method.name == LONGER_MORE_VIEWS)
     assert more_views.method == replace(longer.method, name=LONGER_MORE_VIEWS, distill=replace(DISTILL, views=2 * DISTILL.views))
     softer = next(r for r in five_heads if r.method.name == LONGER_T8)
-    assert softer.method == replace(longer.method, name=LONGER_T8, distill=replace(DISTILL, temperature=8.0))
+    assert softer.method == replace(longer.method, name=LONGER_T8, distill=replace(DISTILL, temperature=SOFTER_TEMPERATURE))
     longest = next(r for r in five_heads if r.method.name == LONGEST)
     assert longest.method == replace(shipped.method, name=LONGEST, epochs=LONGEST_EPOCHS) and LONGEST_EPOCHS > LONGER_EPOCHS
     baseline = next(r for r in five_heads if r.method.name == SHIPPED_LABELS_ONLY)
