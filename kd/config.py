@@ -98,7 +98,7 @@ class DistillConfig:
     # Consistent augmentation (kd/training/augment.py): this many augmented views of each training
     # picture (and clip-art picture) join the transfer set, with the teacher's features
     # computed on each view. 0: none. About 60 ms per view and picture, once (cached). The
-    # shipped recipe's six, trained 120 epochs: against one view at 60 epochs (3 seeds) it follows
+    # tenth release's six, trained 120 epochs: against one view at 60 epochs (3 seeds) it follows
     # the teacher about three points more closely on clip art from the picture alone, the text
     # about as closely; two views (seed 0) and three (3 seeds) at 60 epochs moved it within the spread.
     views: int = 0
@@ -164,14 +164,15 @@ TEACHER_TRAIN = TrainConfig(epochs=40, batch_size=128, lr=1e-3, weight_decay=0.0
 # once per picture, not at every step: `Student.training_inputs`.) The cross-modal students
 # and the study's earlier rows train this long.
 STUDENT_TRAIN = TrainConfig(epochs=30, batch_size=128, lr=3e-3, weight_decay=1e-4, modality_dropout=0.2)
-# The shipped student, and its twin on labels alone, train four times as long: the teacher's
+# The shipped student, and its twin on labels alone, train six times as long: the teacher's
 # answers on the transfer set take longer to learn than the labels (a patient teacher, Beyer
 # et al., 2022). At 30 epochs the student still missed the teacher's answer on a third of
 # the clip-art pictures it trained on; 60 followed the teacher more closely on the test split
 # and on clip art; 120, with six views of each transfer picture (DistillConfig.views), more
-# closely again from the picture alone (the distillation study). The twin on labels keeps its
-# best validation epoch (SCRATCH's `keep`), so the longer run gives it more epochs to pick from.
-DISTILL_TRAIN = dataclasses.replace(STUDENT_TRAIN, epochs=120)
+# closely again from the picture alone (the distillation study); 180, with wider trained stages
+# (StudentConfig.channels), more closely again with the text; 240 no closer than 180. The twin on
+# labels keeps its best validation epoch (SCRATCH's `keep`), so the longer run gives it more epochs to pick from.
+DISTILL_TRAIN = dataclasses.replace(STUDENT_TRAIN, epochs=180)
 # The shipped recipe: the student (kd.models.classifiers.StudentConfig: its picture branch on
 # the teacher's first pretrained blocks) starts its token vectors from the teacher's text
 # encoder (Model2Vec's method) and learns from the teacher on the training set and on a transfer

@@ -21,6 +21,7 @@ from kd.study.experiments import (
     HEAD_DROPOUT,
     LABELS_ONLY_48,
     LABELS_ONLY_NINTH,
+    LABELS_ONLY_TENTH,
     LIGHTER_PICTURE_HINT,
     LONGER_EPOCHS,
     LONGER_NO_DROPOUT,
@@ -29,8 +30,6 @@ from kd.study.experiments import (
     SOFTER_TEMPERATURE,
     LONGEST,
     LONGEST_EPOCHS,
-    LONGER_WIDER,
-    WIDER_STAGES_ARGS,
     NINTH_RELEASE,
     NO_PICTURE_HINT,
     ONE_BLOCK_TUNED,
@@ -39,9 +38,12 @@ from kd.study.experiments import (
     SEVENTH_RELEASE,
     SHIPPED,
     SHIPPED_LABELS_ONLY,
-    SHIPPED_LONGER,
     SHIPPED_SETTING,
     SIXTH_RELEASE,
+    TENTH_EPOCHS,
+    TENTH_LONGER,
+    TENTH_RELEASE,
+    TENTH_STAGES,
     TEACHER_AT_48,
     THREE_VIEWS,
     TRANSFER_BATCH,
@@ -72,8 +74,8 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     five_heads = [r for r in runs if r.table == "fidelity" and r.setting.name == SHIPPED_SETTING]
     # the headline's rows, taught by teachers of five heads as the shipped student is
     assert [(r.method.name, r.seed) for r in five_heads] == [
-        (m, s) for m in (ANOTHER_TEACHER, TEACHER_AT_48, SHIPPED_LABELS_ONLY, SHIPPED, LABELS_ONLY_NINTH, NINTH_RELEASE,
-                         LABELS_ONLY_48, EIGHTH_RELEASE, THREE_VIEWS, SHIPPED_LONGER, LONGER_WIDER, LONGEST)
+        (m, s) for m in (ANOTHER_TEACHER, TEACHER_AT_48, SHIPPED_LABELS_ONLY, SHIPPED, LABELS_ONLY_TENTH, TENTH_RELEASE,
+                         LABELS_ONLY_NINTH, NINTH_RELEASE, LABELS_ONLY_48, EIGHTH_RELEASE, THREE_VIEWS, TENTH_LONGER, LONGEST)
         for s in SEEDS] + [
         # then the ninth release at larger sides, with more room after the trunk, two views, more dropout, a larger
         # transfer batch, a lighter picture hint or none, and the trunk's last blocks trained, the first seed only
@@ -92,31 +94,39 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     shipped = next(r for r in five_heads if r.method.name == SHIPPED)
     # today's student, as shipped: its recipe, its shape and its schedule
     assert shipped.method.distill == DISTILL and shipped.method.student_args == {} and shipped.method.epochs == DISTILL_TRAIN.epochs
-    # patience past the shipped schedule: the same recipe, half as long again, and so without the head's dropout
-    longer = next(r for r in five_heads if r.method.name == SHIPPED_LONGER)
-    assert longer.method == replace(shipped.method, name=SHIPPED_LONGER, epochs=LONGER_EPOCHS) and LONGER_EPOCHS > DISTILL_TRAIN.epochs
+    # the tenth release: the same recipe, its student's stages narrower, trained two thirds as long
+    tenth = next(r for r in five_heads if r.method.name == TENTH_RELEASE)
+    assert tenth.method == replace(shipped.method, name=TENTH_RELEASE, student_args=TENTH_STAGES, epochs=TENTH_EPOCHS)
+    assert TENTH_STAGES["channels"] < StudentConfig.channels and TENTH_EPOCHS < DISTILL_TRAIN.epochs
+    # patience past the tenth release's schedule: the same recipe, half as long again, and so without the head's dropout
+    longer = next(r for r in five_heads if r.method.name == TENTH_LONGER)
+    assert longer.method == replace(tenth.method, name=TENTH_LONGER, epochs=LONGER_EPOCHS) and LONGER_EPOCHS > TENTH_EPOCHS
+    # ... which, with wider stages, is the shipped recipe: one run, one row
+    assert replace(longer, method=replace(longer.method, student_args={})).key() == shipped.key()
     no_dropout = next(r for r in five_heads if r.method.name == LONGER_NO_DROPOUT)
-    assert no_dropout.method == replace(longer.method, name=LONGER_NO_DROPOUT, student_args={"dropout": 0.0})
-    wider = next(r for r in five_heads if r.method.name == LONGER_WIDER)
-    assert wider.method == replace(longer.method, name=LONGER_WIDER, student_args=WIDER_STAGES_ARGS)
-    assert WIDER_STAGES_ARGS["channels"] > StudentConfig.channels
+    assert no_dropout.method == replace(longer.method, name=LONGER_NO_DROPOUT, student_args={**TENTH_STAGES, "dropout": 0.0})
     more_views = next(r for r in five_heads if r.method.name == LONGER_MORE_VIEWS)
     assert more_views.method == replace(longer.method, name=LONGER_MORE_VIEWS, distill=replace(DISTILL, views=2 * DISTILL.views))
     softer = next(r for r in five_heads if r.method.name == LONGER_T8)
     assert softer.method == replace(longer.method, name=LONGER_T8, distill=replace(DISTILL, temperature=SOFTER_TEMPERATURE))
     longest = next(r for r in five_heads if r.method.name == LONGEST)
-    assert longest.method == replace(shipped.method, name=LONGEST, epochs=LONGEST_EPOCHS) and LONGEST_EPOCHS > LONGER_EPOCHS
+    assert longest.method == replace(tenth.method, name=LONGEST, epochs=LONGEST_EPOCHS) and LONGEST_EPOCHS > LONGER_EPOCHS
     baseline = next(r for r in five_heads if r.method.name == SHIPPED_LABELS_ONLY)
     assert baseline.method.distill == SCRATCH and baseline.method.student_args == {} and baseline.method.epochs == DISTILL_TRAIN.epochs
-    # the ninth release: the shipped recipe with one view of each transfer picture, half as long, and its twin on labels
+    tenth_labels = next(r for r in five_heads if r.method.name == LABELS_ONLY_TENTH)
+    assert tenth_labels.method == replace(baseline.method, name=LABELS_ONLY_TENTH, student_args=TENTH_STAGES, epochs=TENTH_EPOCHS)
+    # the ninth release: the tenth with one view of each transfer picture, half as long, and its twin on labels
     ninth = next(r for r in five_heads if r.method.name == NINTH_RELEASE)
-    assert ninth.method == replace(shipped.method, name=NINTH_RELEASE, distill=replace(DISTILL, views=1), epochs=RELEASED_EPOCHS)
-    assert DISTILL.views > 1 and DISTILL_TRAIN.epochs > RELEASED_EPOCHS
+    assert ninth.method == replace(tenth.method, name=NINTH_RELEASE, distill=replace(DISTILL, views=1), epochs=RELEASED_EPOCHS)
+    assert DISTILL.views > 1 and TENTH_EPOCHS > RELEASED_EPOCHS
     ninth_labels = next(r for r in five_heads if r.method.name == LABELS_ONLY_NINTH)
-    assert ninth_labels.method == replace(baseline.method, name=LABELS_ONLY_NINTH, epochs=RELEASED_EPOCHS)
+    assert ninth_labels.method == replace(tenth_labels.method, name=LABELS_ONLY_NINTH, epochs=RELEASED_EPOCHS)
+    # every row before the shipped one is keyed by the stages it trained, which StudentConfig no longer defaults to
+    earlier = [r for r in five_heads if r.method.student == "student" and r.method.name not in (SHIPPED, SHIPPED_LABELS_ONLY)]
+    assert earlier and all(r.method.student_args["channels"] == TENTH_STAGES["channels"] for r in earlier)
     # the 48 px rows are the sixth to eighth releases' student, keyed as they were run
     before = next(r for r in fidelity if r.method.name == LABELS_ONLY_48)
-    assert before.method.student_args == AT_48 and before.key() != replace(before, method=baseline.method).key()
+    assert before.method.student_args == {**TENTH_STAGES, **AT_48} and before.key() != replace(before, method=baseline.method).key()
     assert _shape_key("student", AT_48)["image_size"] == 48 and _shape_key("student", {})["image_size"] == StudentConfig.image_size
     # the released recipes keep the epoch best on validation accuracy, as they were run; the sweeps
     # reuse the fifth release's run at its own T and alpha instead of training it again
@@ -126,7 +136,7 @@ def test_the_comparisons_the_targets_are_judged_on_run_every_seed():
     fifth = next(r for r in fidelity if r.method.name == FIFTH_RELEASE)
     assert {r.table for r in runs if r.key() == fifth.key()} == {"fidelity", "temperature", "alpha"}
     sweep = [r for r in runs if r.table == "temperature"]
-    assert all(r.method.student_args == FIFTH for r in sweep)
+    assert all(r.method.student_args == {**TENTH_STAGES, **FIFTH} for r in sweep)
     assert sorted(r.seed for r in sweep if r.method.distill.temperature == 8.0) == list(SEEDS)
     assert {r.table for r in study(tables=("fidelity",))} == {"fidelity"}
 
@@ -140,7 +150,7 @@ def test_the_ninth_release_is_the_seventh_from_a_teacher_of_five_heads_and_earli
     assert eighth.method == replace(seventh, name=EIGHTH_RELEASE) and eighth.setting.teacher_heads == TeacherConfig.heads
     assert eighth.key() != fidelity[SEVENTH_RELEASE].key()  # the same recipe, another teacher: another run
     ninth = next(r for r in runs if r.method.name == NINTH_RELEASE)  # the eighth, reading the default side
-    assert ninth.method == replace(eighth.method, name=NINTH_RELEASE, student_args={}) and ninth.setting == eighth.setting
+    assert ninth.method == replace(eighth.method, name=NINTH_RELEASE, student_args=TENTH_STAGES) and ninth.setting == eighth.setting
     assert sorted(r.seed for r in study(tables=("fidelity",)) if r.method.name == SIXTH_RELEASE) == list(SEEDS)
     # every other row of a teacher of one head that extends the student one change at a time was run before the stamps
     with_stamps = [name for name, r in fidelity.items() if r.method.distill.stamps]
@@ -170,7 +180,7 @@ def test_the_depth_frontier_rows_differ_from_the_fifth_release_only_in_its_trunk
               "fifth release, eight trunk blocks at 64 px": {"trunk_blocks": 8, "image_size": 64}}
     for name, args in shapes.items():
         run = fidelity[name]
-        assert run.method.distill == fifth.method.distill and run.method.student_args == args, name
+        assert run.method.distill == fifth.method.distill and run.method.student_args == {**TENTH_STAGES, **args}, name
     assert len({fidelity[name].key() for name in shapes} | {fifth.key()}) == 5
 
 
