@@ -47,7 +47,7 @@ from kd.training.train import TensorLoader, Trainer, TrainingStopped
 # What a visitor may choose. The students' frozen trunk runs once over the pictures as the
 # data is prepared; a step then trains the conv stages above it, the text branch and the head.
 # On a 2-core machine, on one torch thread (as the app trains), the default run (2 epochs,
-# both students, the twin at 10% of the labels, scored at the end) takes about 15 s (README:
+# both students, the twin at 10% of the labels, scored at the end) takes a few seconds (README:
 # python benchmarks/live_run.py). The limit is enforced anyway: a busier machine is slower.
 TIME_LIMIT_S = 60.0
 # More would not fit in the limit on such a machine (the run would stop before an epoch that
